@@ -1,0 +1,277 @@
+// beex-client: calls a beex server from the command line.
+//
+//   beex-client classify --model sst2 "a gripping, beautifully acted film"
+//   beex-client regress --model stsb "A man plays guitar." "A person plays."
+//   beex-client classify --model sst2 < lines.txt     (one input per line,
+//                                                      tab between a pair)
+//   beex-client info --model sst2 | beex-client list
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "beex/v1/inference.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+ABSL_FLAG(std::string, addr, "localhost:50051", "Server address, HOST:PORT");
+ABSL_FLAG(std::string, model, "", "Model name (required except for list)");
+ABSL_FLAG(bool, json, false, "Print one JSON object per result");
+ABSL_FLAG(std::string, policy, "",
+          "Exit policy: none, entropy, confidence, patience, entropy_reduction "
+          "(default: the model's)");
+ABSL_FLAG(std::optional<double>, threshold, std::nullopt,
+          "Exit policy threshold");
+ABSL_FLAG(std::optional<int>, patience, std::nullopt,
+          "Blocks that must agree, for the patience policy");
+ABSL_FLAG(int, max_layers, 0, "Run at most this many blocks (0: all)");
+ABSL_FLAG(int, batch, 32, "Inputs per request when reading stdin");
+ABSL_FLAG(double, timeout, 30, "Deadline per request, in seconds");
+
+namespace {
+
+using beex::v1::Inference;
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+std::optional<beex::v1::ExitPolicy> ParsePolicy(const std::string& name) {
+  static const std::pair<const char*, beex::v1::ExitPolicy> kNames[] = {
+      {"", beex::v1::EXIT_POLICY_UNSPECIFIED},
+      {"none", beex::v1::EXIT_POLICY_NONE},
+      {"entropy", beex::v1::EXIT_POLICY_ENTROPY},
+      {"confidence", beex::v1::EXIT_POLICY_CONFIDENCE},
+      {"patience", beex::v1::EXIT_POLICY_PATIENCE},
+      {"entropy_reduction", beex::v1::EXIT_POLICY_ENTROPY_REDUCTION}};
+  for (const auto& [n, p] : kNames) {
+    if (name == n) return p;
+  }
+  return std::nullopt;
+}
+
+std::string Ms(uint64_t us) { return absl::StrFormat("%.2f ms", us / 1000.0); }
+
+class Client {
+ public:
+  explicit Client(std::shared_ptr<grpc::Channel> channel)
+      : stub_(Inference::NewStub(channel)) {}
+
+  // Sends one request of inputs; prints one line per result. False on error.
+  bool Predict(bool regress, const std::vector<beex::v1::TextInput>& inputs,
+               const beex::v1::ExitSettings& exit) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<int64_t>(
+                             absl::GetFlag(FLAGS_timeout) * 1000)));
+    const auto start = std::chrono::steady_clock::now();
+    grpc::Status status;
+    beex::v1::ClassifyResponse classified;
+    beex::v1::RegressResponse regressed;
+    if (regress) {
+      beex::v1::RegressRequest request;
+      request.set_model(absl::GetFlag(FLAGS_model));
+      *request.mutable_inputs() = {inputs.begin(), inputs.end()};
+      *request.mutable_exit() = exit;
+      status = stub_->Regress(&context, request, &regressed);
+    } else {
+      beex::v1::ClassifyRequest request;
+      request.set_model(absl::GetFlag(FLAGS_model));
+      *request.mutable_inputs() = {inputs.begin(), inputs.end()};
+      *request.mutable_exit() = exit;
+      status = stub_->Classify(&context, request, &classified);
+    }
+    const auto round_trip_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count();
+    if (!status.ok()) {
+      std::cerr << "error: " << CodeName(status.error_code()) << ": "
+                << status.error_message() << "\n";
+      return false;
+    }
+    const bool json = absl::GetFlag(FLAGS_json);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (json) {
+        std::cout << (regress ? ToJson(regressed.results(i))
+                              : ToJson(classified.results(i)))
+                  << "\n";
+      } else if (regress) {
+        const auto& r = regressed.results(i);
+        std::cout << absl::StrFormat(
+            "%.3f  exit layer %d/%d  latency %s (server %s: queue %s, "
+            "compute %s)  %s\n",
+            r.value(), r.exit_layer(), r.num_layers(), Ms(round_trip_us),
+            Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
+            Ms(r.timing().compute_us()), Describe(inputs[i]));
+      } else {
+        const auto& r = classified.results(i);
+        std::cout << absl::StrFormat(
+            "%s (%.3f)  scores [%s]  exit layer %d/%d  latency %s (server "
+            "%s: queue %s, compute %s)  %s\n",
+            r.label(), r.scores(r.label_index()),
+            absl::StrJoin(r.scores(), ", ",
+                          [](std::string* out, float s) {
+                            absl::StrAppendFormat(out, "%.3f", s);
+                          }),
+            r.exit_layer(), r.num_layers(), Ms(round_trip_us),
+            Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
+            Ms(r.timing().compute_us()), Describe(inputs[i]));
+      }
+    }
+    return true;
+  }
+
+  bool Info(bool list) {
+    grpc::ClientContext context;
+    grpc::Status status;
+    std::vector<beex::v1::ModelInfo> infos;
+    if (list) {
+      beex::v1::ListModelsResponse response;
+      status = stub_->ListModels(&context, {}, &response);
+      infos.assign(response.models().begin(), response.models().end());
+    } else {
+      beex::v1::GetModelInfoRequest request;
+      request.set_model(absl::GetFlag(FLAGS_model));
+      infos.emplace_back();
+      status = stub_->GetModelInfo(&context, request, &infos.back());
+    }
+    if (!status.ok()) {
+      std::cerr << "error: " << CodeName(status.error_code()) << ": "
+                << status.error_message() << "\n";
+      return false;
+    }
+    for (const auto& info : infos) {
+      std::cout << (absl::GetFlag(FLAGS_json) ? ToJson(info)
+                                              : info.DebugString())
+                << "\n";
+    }
+    return true;
+  }
+
+ private:
+  static std::string Describe(const beex::v1::TextInput& in) {
+    return in.has_text_pair()
+               ? absl::StrCat("\"", in.text(), "\" / \"", in.text_pair(), "\"")
+               : absl::StrCat("\"", in.text(), "\"");
+  }
+
+  static const char* CodeName(grpc::StatusCode code) {
+    switch (code) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+        return "INVALID_ARGUMENT";
+      case grpc::StatusCode::NOT_FOUND:
+        return "NOT_FOUND";
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        return "RESOURCE_EXHAUSTED";
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+        return "DEADLINE_EXCEEDED";
+      case grpc::StatusCode::UNAVAILABLE:
+        return "UNAVAILABLE";
+      case grpc::StatusCode::CANCELLED:
+        return "CANCELLED";
+      case grpc::StatusCode::FAILED_PRECONDITION:
+        return "FAILED_PRECONDITION";
+      default:
+        return "ERROR";
+    }
+  }
+
+  std::unique_ptr<Inference::Stub> stub_;
+};
+
+beex::v1::TextInput MakeInput(const std::string& a,
+                              const std::optional<std::string>& b) {
+  beex::v1::TextInput in;
+  in.set_text(a);
+  if (b) in.set_text_pair(*b);
+  return in;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Calls a beex server.\n"
+      "  beex-client classify --model NAME TEXT [TEXT_PAIR]\n"
+      "  beex-client regress --model NAME TEXT [TEXT_PAIR]\n"
+      "  beex-client {classify|regress} --model NAME < FILE   (one input per "
+      "line; a tab separates a pair)\n"
+      "  beex-client info --model NAME\n"
+      "  beex-client list");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) {
+    std::cerr << absl::ProgramUsageMessage() << "\n";
+    return 2;
+  }
+  const std::string command = args[1];
+  Client client(grpc::CreateChannel(absl::GetFlag(FLAGS_addr),
+                                    grpc::InsecureChannelCredentials()));
+  if (command == "list") return client.Info(true) ? 0 : 1;
+  if (absl::GetFlag(FLAGS_model).empty()) {
+    std::cerr << "--model is required\n";
+    return 2;
+  }
+  if (command == "info") return client.Info(false) ? 0 : 1;
+  if (command != "classify" && command != "regress") {
+    std::cerr << "unknown command '" << command << "'\n"
+              << absl::ProgramUsageMessage() << "\n";
+    return 2;
+  }
+  const auto policy = ParsePolicy(absl::GetFlag(FLAGS_policy));
+  if (!policy) {
+    std::cerr << "unknown --policy '" << absl::GetFlag(FLAGS_policy) << "'\n";
+    return 2;
+  }
+  beex::v1::ExitSettings exit;
+  exit.set_policy(*policy);
+  if (auto t = absl::GetFlag(FLAGS_threshold))
+    exit.set_threshold(static_cast<float>(*t));
+  if (auto p = absl::GetFlag(FLAGS_patience)) exit.set_patience(*p);
+  exit.set_max_layers(absl::GetFlag(FLAGS_max_layers));
+  const bool regress = command == "regress";
+
+  if (args.size() > 4) {
+    std::cerr << "give one text, or two for a pair\n";
+    return 2;
+  }
+  if (args.size() >= 3) {
+    std::optional<std::string> pair;
+    if (args.size() == 4) pair = args[3];
+    return client.Predict(regress, {MakeInput(args[2], pair)}, exit) ? 0 : 1;
+  }
+  // One input per line from stdin, sent in requests of --batch inputs.
+  bool ok = true;
+  std::vector<beex::v1::TextInput> pending;
+  const size_t batch = std::max(1, absl::GetFlag(FLAGS_batch));
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> parts =
+        absl::StrSplit(line, absl::MaxSplits('\t', 1));
+    pending.push_back(MakeInput(
+        parts[0], parts.size() > 1 ? std::optional(parts[1]) : std::nullopt));
+    if (pending.size() == batch) {
+      ok = client.Predict(regress, pending, exit) && ok;
+      pending.clear();
+    }
+  }
+  if (!pending.empty()) ok = client.Predict(regress, pending, exit) && ok;
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,200 @@
+#include "engine/encoder.h"
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "engine/kernels/ops.h"
+
+namespace beex {
+namespace {
+
+using Shape = std::vector<uint64_t>;
+
+absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(const Bundle& b,
+                                                   const std::string& name,
+                                                   uint64_t n, uint64_t k,
+                                                   bool binary) {
+  auto bias = b.Floats(name + ".bias", {n});
+  if (!bias.ok()) return bias.status();
+  std::vector<float> weights;
+  if (binary) {
+    auto bits = b.Raw(name + ".weight", "b1", {n, k});
+    if (!bits.ok()) return bits.status();
+    auto scale = b.Floats(name + ".scale", {n});
+    if (!scale.ok()) return scale.status();
+    weights = ExpandSigns(*bits, *scale, n, k);
+  } else {
+    auto w = b.Floats(name + ".weight", {n, k});
+    if (!w.ok()) return w.status();
+    weights = *std::move(w);
+  }
+  return std::make_unique<Linear>(std::move(weights), *std::move(bias), n, k);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
+  const auto& a = b.header().architecture();
+  if (a.hidden() == 0 || a.heads() == 0 || a.hidden() % a.heads() != 0 ||
+      a.layers() == 0 || a.ffn() == 0 || a.max_len() < 4 ||
+      a.num_outputs() == 0 || a.vocab_size() == 0 || a.type_vocab() < 2 ||
+      !(a.ln_eps() > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bundle ", b.header().name(), ": invalid architecture (hidden ",
+        a.hidden(), ", heads ", a.heads(), ", ffn ", a.ffn(), ", layers ",
+        a.layers(), ", max_len ", a.max_len(), ", outputs ", a.num_outputs(),
+        ")"));
+  }
+  auto enc = std::make_unique<Encoder>(PrivateKey{});
+  enc->arch_ = a;
+  enc->regression_ = b.header().task() == "regression";
+  if (enc->regression_) {
+    enc->value_min_ = b.header().regression_range().min();
+    enc->value_max_ = b.header().regression_range().max();
+  }
+  const uint64_t h = a.hidden(), f = a.ffn();
+  // Assigns a loaded tensor or returns its error from Create.
+#define BEEX_ASSIGN(dst, expr)              \
+  {                                         \
+    auto value = (expr);                    \
+    if (!value.ok()) return value.status(); \
+    dst = *std::move(value);                \
+  }
+  BEEX_ASSIGN(enc->tok_, b.Floats("emb.tok", {a.vocab_size(), h}));
+  BEEX_ASSIGN(enc->pos_, b.Floats("emb.pos", {a.max_len(), h}));
+  BEEX_ASSIGN(enc->type_, b.Floats("emb.type", {a.type_vocab(), h}));
+  BEEX_ASSIGN(enc->ln_emb_gamma_, b.Floats("emb.ln.gamma", {h}));
+  BEEX_ASSIGN(enc->ln_emb_beta_, b.Floats("emb.ln.beta", {h}));
+  for (uint32_t i = 0; i < a.layers(); ++i) {
+    const std::string p = absl::StrCat("blocks.", i, ".");
+    Block blk;
+    BEEX_ASSIGN(blk.qkv, LoadLinear(b, p + "qkv", 3 * h, h, a.binary()));
+    BEEX_ASSIGN(blk.out, LoadLinear(b, p + "out", h, h, a.binary()));
+    BEEX_ASSIGN(blk.gate_cand,
+                LoadLinear(b, p + "gate_cand", 2 * f, h, a.binary()));
+    BEEX_ASSIGN(blk.down, LoadLinear(b, p + "down", h, f, a.binary()));
+    BEEX_ASSIGN(blk.ln1_gamma, b.Floats(p + "ln1.gamma", {h}));
+    BEEX_ASSIGN(blk.ln1_beta, b.Floats(p + "ln1.beta", {h}));
+    BEEX_ASSIGN(blk.ln2_gamma, b.Floats(p + "ln2.gamma", {h}));
+    BEEX_ASSIGN(blk.ln2_beta, b.Floats(p + "ln2.beta", {h}));
+    const std::string e = absl::StrCat("exits.", i, ".");
+    BEEX_ASSIGN(blk.exit_weight, b.Floats(e + "weight", {a.num_outputs(), h}));
+    BEEX_ASSIGN(blk.exit_bias, b.Floats(e + "bias", {a.num_outputs()}));
+    enc->blocks_.push_back(std::move(blk));
+  }
+#undef BEEX_ASSIGN
+  return enc;
+}
+
+float Encoder::ToValue(float raw) const {
+  return value_min_ + (value_max_ - value_min_) / (1.0f + std::exp(-raw));
+}
+
+void Encoder::Embed(std::span<const EncoderSample> samples,
+                    std::span<const int> live, float* x) const {
+  const int64_t h = arch_.hidden();
+  int64_t row = 0;
+  for (int s : live) {
+    const EncoderSample& sample = samples[s];
+    for (size_t t = 0; t < sample.ids.size(); ++t, ++row) {
+      const float* tok = tok_.data() + sample.ids[t] * h;
+      const float* pos = pos_.data() + t * h;
+      const float* typ = type_.data() + sample.type_ids[t] * h;
+      for (int64_t i = 0; i < h; ++i) x[row * h + i] = tok[i] + pos[i] + typ[i];
+    }
+  }
+  LayerNorm(x, row, ln_emb_gamma_, ln_emb_beta_, arch_.ln_eps());
+}
+
+std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
+                                        bool trace) const {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t h = arch_.hidden(), f = arch_.ffn(), c = arch_.num_outputs();
+  const int layers = static_cast<int>(arch_.layers());
+  std::vector<EncoderResult> results(samples.size());
+  std::vector<ExitTracker> trackers;
+  trackers.reserve(samples.size());
+  for (const auto& s : samples) trackers.emplace_back(s.exit, regression_);
+
+  std::vector<int> live(samples.size());
+  std::iota(live.begin(), live.end(), 0);
+  auto length = [&](int s) {
+    return static_cast<int64_t>(samples[s].ids.size());
+  };
+  int64_t rows = 0;
+  for (int s : live) rows += length(s);
+
+  std::vector<float> x(rows * h), x1(rows * h), tmp(rows * h), ctx(rows * h);
+  std::vector<float> qkv(rows * 3 * h), gc(rows * 2 * f), gated(rows * f);
+  Embed(samples, live, x.data());
+
+  std::vector<float> pooled(h), output(c);
+  for (int layer = 0; layer < layers && !live.empty(); ++layer) {
+    const Block& blk = blocks_[layer];
+    blk.qkv->Forward(x.data(), rows, qkv.data());
+    int64_t first = 0;
+    for (int s : live) {
+      SelfAttention(qkv.data() + first * 3 * h, length(s), h, arch_.heads(),
+                    ctx.data() + first * h);
+      first += length(s);
+    }
+    blk.out->Forward(ctx.data(), rows, tmp.data());
+    for (int64_t i = 0; i < rows * h; ++i) x1[i] = x[i] + tmp[i];
+    LayerNorm(x1.data(), rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
+    blk.gate_cand->Forward(x1.data(), rows, gc.data());
+    GateCandidate(gc.data(), rows, f, gated.data());
+    blk.down->Forward(gated.data(), rows, tmp.data());
+    for (int64_t i = 0; i < rows * h; ++i) x[i] = x1[i] + tmp[i];
+    LayerNorm(x.data(), rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
+
+    // Exits: mean-pool each live sample, run its head, ask its policy.
+    std::vector<int> still_live;
+    int64_t kept_rows = 0;
+    first = 0;
+    for (int s : live) {
+      const int64_t n = length(s);
+      std::fill(pooled.begin(), pooled.end(), 0.0f);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t i = 0; i < h; ++i) pooled[i] += x[(first + t) * h + i];
+      }
+      for (float& v : pooled) v /= static_cast<float>(n);
+      for (int64_t o = 0; o < c; ++o) {
+        float acc = blk.exit_bias[o];
+        for (int64_t i = 0; i < h; ++i) {
+          acc += blk.exit_weight[o * h + i] * pooled[i];
+        }
+        output[o] = acc;
+      }
+      if (trace) results[s].trace.push_back(output);
+      const float value = regression_ ? ToValue(output[0]) : 0.0f;
+      const bool policy_stop =
+          trackers[s].Observe(regression_ ? std::span<const float>(&value, 1)
+                                          : std::span<const float>(output));
+      const int cap = samples[s].exit.max_layers;
+      if (policy_stop || layer + 1 == layers || layer + 1 == cap) {
+        results[s].output = output;
+        results[s].exit_layer = layer + 1;
+        results[s].compute_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count();
+      } else {
+        // Compaction: move the survivor's rows up over the exited ones.
+        if (kept_rows != first) {
+          std::copy(x.begin() + first * h, x.begin() + (first + n) * h,
+                    x.begin() + kept_rows * h);
+        }
+        kept_rows += n;
+        still_live.push_back(s);
+      }
+      first += n;
+    }
+    live = std::move(still_live);
+    rows = kept_rows;
+  }
+  return results;
+}
+
+}  // namespace beex

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every build, test and training dependency from Debian 12 packages.
+# Idempotent: packages already present are skipped by apt. Used by the README,
+# .ci/run and the Dockerfile, so there is one list to keep right.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # serving stack
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libdnnl-dev libspdlog-dev libfmt-dev zlib1g-dev
+  libsentencepiece-dev
+  # tests
+  libgtest-dev libgmock-dev
+  # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
+  python3 python3-numpy python3-torch python3-sentencepiece libopenblas0-pthread
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all ${#packages[@]} packages present"

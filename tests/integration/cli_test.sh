@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End to end as a user runs it: beex-server on loopback with the bundled
+# models, beex-client in each mode, then SIGTERM and a clean exit.
+set -euo pipefail
+bin=$1 src=$2
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
+  --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+client() { "$bin/client/beex-client" --addr "127.0.0.1:$port" "$@"; }
+fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
+
+for _ in $(seq 100); do client list >/dev/null 2>&1 && break; sleep 0.1; done
+client list >/dev/null || fail "server did not come up"
+
+out=$(client classify --model sst2 "a gripping, beautifully acted film")
+echo "$out"
+[[ $out =~ ^positive\ \(0\.[0-9]+\)\ +scores\ \[0\.[0-9]+,\ 0\.[0-9]+\]\ +exit\ layer\ [1-6]/6\ +latency\ [0-9.]+\ ms ]] \
+  || fail "classify output: $out"
+
+out=$(client regress --model stsb "A man is playing a guitar." "A person plays the guitar.")
+echo "$out"
+[[ $out =~ ^([0-9]+\.[0-9]+)\ +exit\ layer\ [1-6]/6 ]] || fail "regress output: $out"
+value=${BASH_REMATCH[1]}
+awk -v v="$value" 'BEGIN { exit !(v >= 0 && v <= 5) }' || fail "value $value outside [0, 5]"
+
+out=$(printf 'great fun\nterrible\n\nsolid work\n' | client classify --model sst2 --json --batch 2)
+echo "$out"
+[[ $(wc -l <<<"$out") -eq 3 ]] || fail "stdin mode: expected 3 results"
+/usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    assert r["label"] in ("positive", "negative"), r
+    assert 1 <= r["exit_layer"] <= 6 and r["num_layers"] == 6, r
+    assert len(r["scores"]) == 2 and int(r["timing"]["total_us"]) > 0, r
+' <<<"$out" || fail "stdin --json output"
+
+out=$(printf 'A cat sleeps.\tA cat is sleeping.\n' | client regress --model stsb)
+[[ $out =~ exit\ layer ]] || fail "pair from stdin: $out"
+
+if client classify --model stsb "x" 2>err.txt; then fail "classify on regression model succeeded"; fi
+grep -q "INVALID_ARGUMENT" err.txt || fail "wrong error: $(cat err.txt)"
+if client classify --model missing "x" 2>err.txt; then fail "unknown model succeeded"; fi
+grep -q "NOT_FOUND" err.txt || fail "wrong error: $(cat err.txt)"
+rm -f err.txt
+
+kill -TERM $server
+wait $server || fail "server exited with $? after SIGTERM"
+grep -q "stopped" "$log" || fail "no clean shutdown in log"
+echo "cli_test: all checks passed"

@@ -1,0 +1,78 @@
+// Samples that exit are removed from the batch; what remains must compute
+// exactly what it would compute alone.
+#include <set>
+
+#include "engine/model.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace beex {
+namespace {
+
+const char* kTexts[] = {
+    "a gripping, beautifully acted film",
+    "the plot drags on and the jokes never land .",
+    "dull",
+    "I expected little and was pleasantly surprised by how warm it felt.",
+    "an ambitious mess that is gorgeous to look at but impossible to care "
+    "about",
+    "not bad at all",
+    "the worst two hours I have spent in a cinema this year",
+    "funny , sharp and over far too soon",
+};
+
+TEST(CompactionTest, MixedExitDepthsMatchEachSampleAlone) {
+  auto model = Model::Load(testing::SourcePath("models/sst2.beex"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const int layers = (*model)->spec().num_layers;
+  std::vector<PreparedInput> batch;
+  for (size_t i = 0; i < std::size(kTexts); ++i) {
+    auto t = (*model)->Tokenize({kTexts[i], std::nullopt});
+    ASSERT_TRUE(t.ok());
+    ExitSettings exit;
+    // A cap per sample forces a spread of depths whatever the weights; the
+    // entropy rule lets some leave earlier still.
+    exit.policy = i % 2 ? ExitPolicyKind::kEntropy : ExitPolicyKind::kNone;
+    exit.threshold = 0.3f;
+    exit.max_layers = 1 + static_cast<int>(i) % layers;
+    batch.push_back({*std::move(t), exit});
+  }
+  const auto together = (*model)->Predict(batch);
+  std::set<int> depths;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto alone = (*model)->Predict(std::span(&batch[i], 1));
+    depths.insert(together[i].exit_layer);
+    EXPECT_EQ(together[i].exit_layer, alone[0].exit_layer) << kTexts[i];
+    EXPECT_LE(together[i].exit_layer, batch[i].exit.max_layers);
+    EXPECT_EQ(together[i].label_index, alone[0].label_index) << kTexts[i];
+    ASSERT_EQ(together[i].scores.size(), alone[0].scores.size());
+    for (size_t c = 0; c < alone[0].scores.size(); ++c) {
+      // Different row counts may take different oneDNN kernel blockings.
+      EXPECT_NEAR(together[i].scores[c], alone[0].scores[c], 1e-5) << kTexts[i];
+    }
+  }
+  EXPECT_GE(depths.size(), 4u) << "the batch should mix exit depths";
+}
+
+TEST(CompactionTest, OrderOfSamplesDoesNotMatter) {
+  auto model = Model::Load(testing::SourcePath("models/sst2.beex"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<PreparedInput> forward, backward;
+  for (const char* text : kTexts) {
+    auto t = (*model)->Tokenize({text, std::nullopt});
+    ASSERT_TRUE(t.ok());
+    forward.push_back({*t, (*model)->spec().default_exit});
+  }
+  backward.assign(forward.rbegin(), forward.rend());
+  const auto a = (*model)->Predict(forward);
+  const auto b = (*model)->Predict(backward);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& r = b[a.size() - 1 - i];
+    EXPECT_EQ(a[i].exit_layer, r.exit_layer);
+    EXPECT_EQ(a[i].label_index, r.label_index);
+    EXPECT_NEAR(a[i].scores[0], r.scores[0], 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace beex

@@ -1,0 +1,1 @@
+"""Training, calibration and export of beex early-exit models."""

@@ -1,0 +1,121 @@
+"""The BEExformer-style encoder that engine/encoder.cc runs.
+
+Per block (post-LN, as in the SLFN encoder BEExformer builds on):
+    x1  = LN1(x + O(attention(QKV(x))))
+    gc  = GC(x1)                       # one matrix: gate rows, then candidate rows
+    x   = LN2(x1 + D(sigmoid(gate) * tanh(candidate)))   # selective learn-forget
+    exit_i = Linear(masked_mean(x))    # an exit after every block
+QKV, O, GC and D are binarized: the forward pass uses alpha * sign(W) with
+alpha = mean |W| per output row, and the backward pass uses the derivative of
+the second-order ApproxSign polynomial (2 - 2|w| on [-1, 1], 0 outside), so
+the gradient depends on the weight's magnitude, not only its sign.
+Embeddings, LayerNorms, biases and exit heads stay in full precision.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    vocab_size: int
+    hidden: int = 128
+    heads: int = 4
+    ffn: int = 256
+    layers: int = 6
+    max_len: int = 128
+    type_vocab: int = 2
+    num_outputs: int = 2  # classes, or 1 for regression
+    ln_eps: float = 1e-5
+    dropout: float = 0.1
+    binary: bool = True
+
+
+class ApproxSign(torch.autograd.Function):
+    """sign() forward; Bi-Real's second-order polynomial derivative backward."""
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * torch.clamp(2.0 - 2.0 * w.abs(), min=0.0)
+
+
+def binarize(w: torch.Tensor) -> torch.Tensor:
+    """alpha * sign(w), alpha per output row; exactly what the engine computes."""
+    alpha = w.abs().mean(dim=1, keepdim=True)
+    return ApproxSign.apply(w) * alpha
+
+
+class BinaryLinear(nn.Linear):
+    def __init__(self, in_features: int, out_features: int, binary: bool = True):
+        super().__init__(in_features, out_features)
+        self.binary = binary
+        nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
+        nn.init.zeros_(self.bias)
+
+    def effective_weight(self) -> torch.Tensor:
+        return binarize(self.weight) if self.binary else self.weight
+
+    def forward(self, x):
+        return F.linear(x, self.effective_weight(), self.bias)
+
+
+class Block(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.c = c
+        self.qkv = BinaryLinear(c.hidden, 3 * c.hidden, c.binary)
+        self.out = BinaryLinear(c.hidden, c.hidden, c.binary)
+        self.ln1 = nn.LayerNorm(c.hidden, eps=c.ln_eps)
+        self.gate_cand = BinaryLinear(c.hidden, 2 * c.ffn, c.binary)
+        self.down = BinaryLinear(c.ffn, c.hidden, c.binary)
+        self.ln2 = nn.LayerNorm(c.hidden, eps=c.ln_eps)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x, key_mask):
+        b, s, h = x.shape
+        nh, dh = self.c.heads, h // self.c.heads
+        q, k, v = self.qkv(x).view(b, s, 3, nh, dh).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+        scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        ctx = (self.drop(scores.softmax(-1)) @ v).transpose(1, 2).reshape(b, s, h)
+        x1 = self.ln1(x + self.drop(self.out(ctx)))
+        gate, cand = self.gate_cand(x1).split(self.c.ffn, dim=-1)
+        return self.ln2(x1 + self.drop(self.down(torch.sigmoid(gate) * torch.tanh(cand))))
+
+
+class EarlyExitEncoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.c = c
+        self.tok = nn.Embedding(c.vocab_size, c.hidden)
+        self.pos = nn.Embedding(c.max_len, c.hidden)
+        self.typ = nn.Embedding(c.type_vocab, c.hidden)
+        for e in (self.tok, self.pos, self.typ):
+            nn.init.normal_(e.weight, std=0.02)
+        self.ln_emb = nn.LayerNorm(c.hidden, eps=c.ln_eps)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
+        self.exits = nn.ModuleList(nn.Linear(c.hidden, c.num_outputs) for _ in range(c.layers))
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, ids, types, mask):
+        """Returns the logits of every exit: [layers, batch, num_outputs]."""
+        pos = torch.arange(ids.shape[1], device=ids.device)
+        x = self.drop(self.ln_emb(self.tok(ids) + self.pos(pos)[None] + self.typ(types)))
+        m = mask.unsqueeze(-1).to(x.dtype)
+        count = m.sum(1)
+        outs = []
+        for block, head in zip(self.blocks, self.exits):
+            x = block(x, mask)
+            outs.append(head((x * m).sum(1) / count))
+        return torch.stack(outs)
