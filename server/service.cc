@@ -14,38 +14,27 @@ grpc::Status ToGrpc(const absl::Status& s) {
                       std::string(s.message()));
 }
 
+constexpr std::pair<ExitPolicyKind, v1::ExitPolicy> kPolicies[] = {
+    {ExitPolicyKind::kNone, v1::EXIT_POLICY_NONE},
+    {ExitPolicyKind::kEntropy, v1::EXIT_POLICY_ENTROPY},
+    {ExitPolicyKind::kConfidence, v1::EXIT_POLICY_CONFIDENCE},
+    {ExitPolicyKind::kPatience, v1::EXIT_POLICY_PATIENCE},
+    {ExitPolicyKind::kEntropyReduction, v1::EXIT_POLICY_ENTROPY_REDUCTION},
+};
+
 v1::ExitPolicy ToProto(ExitPolicyKind kind) {
-  switch (kind) {
-    case ExitPolicyKind::kNone:
-      return v1::EXIT_POLICY_NONE;
-    case ExitPolicyKind::kEntropy:
-      return v1::EXIT_POLICY_ENTROPY;
-    case ExitPolicyKind::kConfidence:
-      return v1::EXIT_POLICY_CONFIDENCE;
-    case ExitPolicyKind::kPatience:
-      return v1::EXIT_POLICY_PATIENCE;
-    case ExitPolicyKind::kEntropyReduction:
-      return v1::EXIT_POLICY_ENTROPY_REDUCTION;
+  for (const auto& [engine, proto] : kPolicies) {
+    if (engine == kind) return proto;
   }
   return v1::EXIT_POLICY_UNSPECIFIED;
 }
 
 absl::StatusOr<ExitPolicyKind> FromProto(v1::ExitPolicy policy) {
-  switch (policy) {
-    case v1::EXIT_POLICY_NONE:
-      return ExitPolicyKind::kNone;
-    case v1::EXIT_POLICY_ENTROPY:
-      return ExitPolicyKind::kEntropy;
-    case v1::EXIT_POLICY_CONFIDENCE:
-      return ExitPolicyKind::kConfidence;
-    case v1::EXIT_POLICY_PATIENCE:
-      return ExitPolicyKind::kPatience;
-    case v1::EXIT_POLICY_ENTROPY_REDUCTION:
-      return ExitPolicyKind::kEntropyReduction;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "exit.policy ", static_cast<int>(policy), " is unknown"));
+  for (const auto& [engine, proto] : kPolicies) {
+    if (proto == policy) return engine;
   }
+  return absl::InvalidArgumentError(
+      absl::StrCat("exit.policy ", static_cast<int>(policy), " is unknown"));
 }
 
 // Request settings over the model's defaults: a named policy brings its own

@@ -47,6 +47,18 @@ std::string Header(const std::string& b) {
   return b.substr(24, HeaderLength(b));
 }
 
+// The bundle with the first numeric `key` of its header set to `value`.
+std::string WithHeaderNumber(const std::string& b, const std::string& key,
+                             const std::string& value) {
+  std::string header = Header(b);
+  const std::string field = "\"" + key + "\": ";
+  const size_t at = header.find(field);
+  EXPECT_NE(at, std::string::npos) << key;
+  const size_t start = at + field.size();
+  header.replace(start, header.find_first_of(",\n}", start) - start, value);
+  return WithHeader(b, header);
+}
+
 TEST(BundleTest, ReadsTheBundledModel) {
   auto b = Bundle::Parse(BundleBytes());
   ASSERT_TRUE(b.ok()) << b.status();
@@ -107,28 +119,16 @@ TEST(BundleTest, RefusesHeaderThatIsNotJson) {
 }
 
 TEST(BundleTest, RefusesTensorOutsideData) {
-  const std::string bytes = BundleBytes();
-  std::string header = Header(bytes);
-  // Point the first tensor far past the end of the data.
-  const size_t at = header.find("\"offset\": ");
-  ASSERT_NE(at, std::string::npos);
-  const size_t end = header.find_first_of(",\n}", at + 10);
-  header.replace(at + 10, end - at - 10, "999999999");
-  auto b = Bundle::Parse(WithHeader(bytes, header));
+  auto b =
+      Bundle::Parse(WithHeaderNumber(BundleBytes(), "offset", "999999999"));
   EXPECT_THAT(b.status().message(), HasSubstr("lies outside the data"));
 }
 
 TEST(BundleTest, ModelRefusesWrongArchitecture) {
-  const std::string bytes = BundleBytes();
-  std::string header = Header(bytes);
-  const size_t at = header.find("\"hidden\": ");
-  ASSERT_NE(at, std::string::npos);
-  const size_t end = header.find_first_of(",\n}", at + 10);
-  header.replace(at + 10, end - at - 10, "96");
   const std::string path = ::testing::TempDir() + "/wrong_hidden.beex";
   {
     std::ofstream out(path, std::ios::binary);
-    out << WithHeader(bytes, header);
+    out << WithHeaderNumber(BundleBytes(), "hidden", "96");
   }
   auto m = Model::Load(path);
   ASSERT_FALSE(m.ok());
