@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
 
 namespace beex {
 namespace {
@@ -141,6 +142,9 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
     reactor->Finish(ToGrpc(s));
     return reactor;
   };
+  if (FirstInvalidUtf8(request->model()) != std::string_view::npos) {
+    return fail(absl::InvalidArgumentError("model is not valid UTF-8"));
+  }
   auto it = runners_->find(request->model());
   if (it == runners_->end()) {
     return fail(absl::NotFoundError(
@@ -165,7 +169,7 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
 
   std::vector<PreparedInput> inputs(n);
   for (size_t i = 0; i < n; ++i) {
-    const v1::TextInput& in = request->inputs(static_cast<int>(i));
+    const auto& in = request->inputs(static_cast<int>(i));
     if (auto s = ValidateText(in.text(), InputField(i, "text"), limits_);
         !s.ok()) {
       return fail(s);
@@ -198,14 +202,44 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* InferenceService::Classify(
-    grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
+InferenceService::InferenceService(const ModelRunners* runners,
+                                   RequestLimits limits)
+    : runners_(runners), limits_(limits) {
+  // Replaces the generated handlers of Classify and Regress with ones that
+  // parse the wire twins; the service's methods are indexed in .proto order.
+  // gRPC owns the handlers it is given, as in the generated constructor.
+  const auto* service =
+      v1::ClassifyRequest::descriptor()->file()->FindServiceByName("Inference");
+  MarkMethodCallback(
+      service->FindMethodByName("Classify")->index(),
+      new grpc::internal::CallbackUnaryHandler<server::wire::ClassifyRequest,
+                                               v1::ClassifyResponse>(
+          [this](grpc::CallbackServerContext* context,
+                 const server::wire::ClassifyRequest* request,
+                 v1::ClassifyResponse* response) {
+            return HandleClassify(context, request, response);
+          }));
+  MarkMethodCallback(
+      service->FindMethodByName("Regress")->index(),
+      new grpc::internal::CallbackUnaryHandler<server::wire::RegressRequest,
+                                               v1::RegressResponse>(
+          [this](grpc::CallbackServerContext* context,
+                 const server::wire::RegressRequest* request,
+                 v1::RegressResponse* response) {
+            return HandleRegress(context, request, response);
+          }));
+}
+
+grpc::ServerUnaryReactor* InferenceService::HandleClassify(
+    grpc::CallbackServerContext* context,
+    const server::wire::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
   return Predict(context, request, response, Task::kClassification);
 }
 
-grpc::ServerUnaryReactor* InferenceService::Regress(
-    grpc::CallbackServerContext* context, const v1::RegressRequest* request,
+grpc::ServerUnaryReactor* InferenceService::HandleRegress(
+    grpc::CallbackServerContext* context,
+    const server::wire::RegressRequest* request,
     v1::RegressResponse* response) {
   return Predict(context, request, response, Task::kRegression);
 }

@@ -208,13 +208,27 @@ TEST_F(ServerTest, BadInputsAreInvalidArgumentNamingFieldAndLimit) {
   ExpectInvalid(Sst2({"   \t "}), "inputs[0].text is empty or only whitespace");
   ExpectInvalid(Sst2({std::string(1001, 'a')}),
                 "inputs[0].text has 1001 bytes; the limit is 1000");
+  // C++ protobuf serializes invalid UTF-8 in a string field (with a logged
+  // error); the server must name the field and the byte, not fail in parsing.
+  ExpectInvalid(Sst2({"fine", "bad \xc3\x28 bytes"}),
+                "inputs[1].text is not valid UTF-8 (at byte 4)");
   {
-    // Invalid UTF-8 in a proto3 string is refused by protobuf's parser before
-    // the handler runs (gRPC answers UNIMPLEMENTED, not INVALID_ARGUMENT; see
-    // the open note on issue 2). It must still be refused, and harmlessly.
-    v1::ClassifyResponse resp;
-    EXPECT_FALSE(Classify(Sst2({"bad \xc3\x28 bytes"}), &resp).ok());
-    EXPECT_TRUE(Classify(Sst2({"still serving"}), &resp).ok());
+    v1::RegressRequest req;
+    req.set_model("stsb");
+    auto* in = req.add_inputs();
+    in->set_text("fine");
+    in->set_text_pair("\xed\xa0\x80 a surrogate");
+    v1::RegressResponse resp;
+    const auto s = Regress(req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(
+        s.error_message(),
+        HasSubstr("inputs[0].text_pair is not valid UTF-8 (at byte 0)"));
+  }
+  {
+    v1::ClassifyRequest bad_model = Sst2({"fine"});
+    bad_model.set_model("sst\xff");
+    ExpectInvalid(bad_model, "model is not valid UTF-8");
   }
   v1::ClassifyRequest pair = Sst2({"one"});
   pair.mutable_inputs(0)->set_text_pair("two");
