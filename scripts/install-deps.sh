@@ -15,7 +15,12 @@ packages=(
   libgtest-dev libgmock-dev
   # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
   python3 python3-numpy python3-torch python3-sentencepiece libopenblas0-pthread
+  # the Python example client and its test
+  python3-grpcio python3-protobuf
 )
+# The Node.js example client's test needs node and npm; a machine that has
+# them already (e.g. from NodeSource) keeps its own.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The Python and Node.js example clients against a live beex-server on
+# loopback: a classification, a regression on a sentence pair, and the error
+# a user sees for an unknown model.
+set -euo pipefail
+bin=$1 src=$2 lang=$3
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
+  --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
+
+case $lang in
+  python)
+    client() { PYTHONPATH="$bin/python" /usr/bin/python3 "$src/client/python/beex_client.py" --addr "127.0.0.1:$port" "$@"; } ;;
+  node)
+    if [[ ! -d $src/client/node/node_modules/@grpc/grpc-js ]]; then
+      (cd "$src/client/node" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci"
+    fi
+    client() { node "$src/client/node/beex_client.js" "$@" --addr "127.0.0.1:$port"; } ;;
+  *) fail "unknown language $lang" ;;
+esac
+
+for _ in $(seq 100); do "$bin/client/beex-client" --addr "127.0.0.1:$port" list >/dev/null 2>&1 && break; sleep 0.1; done
+
+out=$(client classify --model sst2 "a gripping, beautifully acted film") || fail "classify: $out"
+echo "$lang: $out"
+[[ $out =~ ^(positive|negative)\ \[0\.[0-9]{3},\ 0\.[0-9]{3}\]\ exit\ layer\ [1-6]/6\ latency\ [0-9]+\ us$ ]] \
+  || fail "classify output: $out"
+
+out=$(client regress --model stsb "A man is playing a guitar." "A person plays the guitar.") || fail "regress: $out"
+echo "$lang: $out"
+[[ $out =~ ^([0-9]+\.[0-9]{3})\ exit\ layer\ [1-6]/6\ latency\ [0-9]+\ us$ ]] || fail "regress output: $out"
+awk -v v="${BASH_REMATCH[1]}" 'BEGIN { exit !(v >= 0 && v <= 5) }' || fail "value outside [0, 5]: $out"
+
+if err=$(client classify --model missing "x" 2>&1); then fail "unknown model succeeded: $err"; fi
+[[ $err == *"NOT_FOUND"*"'missing'"* ]] || fail "unknown model error: $err"
+echo "client_languages_test ($lang): all checks passed"
