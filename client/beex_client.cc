@@ -20,16 +20,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "beex/v1/inference.grpc.pb.h"
+#include "client/client_common.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, addr, "localhost:50051", "Server address, HOST:PORT");
 ABSL_FLAG(std::string, model, "", "Model name (required except for list)");
 ABSL_FLAG(bool, json, false, "Print one JSON object per result");
 ABSL_FLAG(std::string, policy, "",
-          "Exit policy: none, entropy, confidence, patience, entropy_reduction "
-          "(default: the model's)");
+          "Exit policy: none, entropy, confidence, patience, "
+          "entropy_reduction, learned (default: the model's)");
 ABSL_FLAG(std::optional<double>, threshold, std::nullopt,
           "Exit policy threshold");
 ABSL_FLAG(std::optional<int>, patience, std::nullopt,
@@ -40,6 +40,7 @@ ABSL_FLAG(double, timeout, 30, "Deadline per request, in seconds");
 
 namespace {
 
+using beex::client::CodeName;
 using beex::v1::Inference;
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -49,20 +50,6 @@ std::string ToJson(const google::protobuf::Message& m) {
   options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, options);
   return out;
-}
-
-std::optional<beex::v1::ExitPolicy> ParsePolicy(const std::string& name) {
-  static const std::pair<const char*, beex::v1::ExitPolicy> kNames[] = {
-      {"", beex::v1::EXIT_POLICY_UNSPECIFIED},
-      {"none", beex::v1::EXIT_POLICY_NONE},
-      {"entropy", beex::v1::EXIT_POLICY_ENTROPY},
-      {"confidence", beex::v1::EXIT_POLICY_CONFIDENCE},
-      {"patience", beex::v1::EXIT_POLICY_PATIENCE},
-      {"entropy_reduction", beex::v1::EXIT_POLICY_ENTROPY_REDUCTION}};
-  for (const auto& [n, p] : kNames) {
-    if (name == n) return p;
-  }
-  return std::nullopt;
 }
 
 std::string Ms(uint64_t us) { return absl::StrFormat("%.2f ms", us / 1000.0); }
@@ -171,37 +158,8 @@ class Client {
                : absl::StrCat("\"", in.text(), "\"");
   }
 
-  static const char* CodeName(grpc::StatusCode code) {
-    switch (code) {
-      case grpc::StatusCode::INVALID_ARGUMENT:
-        return "INVALID_ARGUMENT";
-      case grpc::StatusCode::NOT_FOUND:
-        return "NOT_FOUND";
-      case grpc::StatusCode::RESOURCE_EXHAUSTED:
-        return "RESOURCE_EXHAUSTED";
-      case grpc::StatusCode::DEADLINE_EXCEEDED:
-        return "DEADLINE_EXCEEDED";
-      case grpc::StatusCode::UNAVAILABLE:
-        return "UNAVAILABLE";
-      case grpc::StatusCode::CANCELLED:
-        return "CANCELLED";
-      case grpc::StatusCode::FAILED_PRECONDITION:
-        return "FAILED_PRECONDITION";
-      default:
-        return "ERROR";
-    }
-  }
-
   std::unique_ptr<Inference::Stub> stub_;
 };
-
-beex::v1::TextInput MakeInput(const std::string& a,
-                              const std::optional<std::string>& b) {
-  beex::v1::TextInput in;
-  in.set_text(a);
-  if (b) in.set_text_pair(*b);
-  return in;
-}
 
 }  // namespace
 
@@ -233,7 +191,7 @@ int main(int argc, char** argv) {
               << absl::ProgramUsageMessage() << "\n";
     return 2;
   }
-  const auto policy = ParsePolicy(absl::GetFlag(FLAGS_policy));
+  const auto policy = beex::client::ParsePolicy(absl::GetFlag(FLAGS_policy));
   if (!policy) {
     std::cerr << "unknown --policy '" << absl::GetFlag(FLAGS_policy) << "'\n";
     return 2;
@@ -251,9 +209,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args.size() >= 3) {
-    std::optional<std::string> pair;
-    if (args.size() == 4) pair = args[3];
-    return client.Predict(regress, {MakeInput(args[2], pair)}, exit) ? 0 : 1;
+    beex::v1::TextInput in;
+    in.set_text(args[2]);
+    if (args.size() == 4) in.set_text_pair(args[3]);
+    return client.Predict(regress, {in}, exit) ? 0 : 1;
   }
   // One input per line from stdin, sent in requests of --batch inputs.
   bool ok = true;
@@ -261,12 +220,9 @@ int main(int argc, char** argv) {
   const size_t batch = std::max(1, absl::GetFlag(FLAGS_batch));
   std::string line;
   while (std::getline(std::cin, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::vector<std::string> parts =
-        absl::StrSplit(line, absl::MaxSplits('\t', 1));
-    pending.push_back(MakeInput(
-        parts[0], parts.size() > 1 ? std::optional(parts[1]) : std::nullopt));
+    auto in = beex::client::ParseInputLine(line);
+    if (!in) continue;
+    pending.push_back(*std::move(in));
     if (pending.size() == batch) {
       ok = client.Predict(regress, pending, exit) && ok;
       pending.clear();

@@ -4,3 +4,7 @@ foreach(lang python node)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/client_languages_test.sh
                    ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${lang})
 endforeach()
+
+add_test(NAME loadgen_test
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/loadgen_test.sh
+                 ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})

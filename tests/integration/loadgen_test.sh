@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# beex-loadgen against a live server on loopback: a short closed-loop sweep and
+# an open-loop run, their JSON and CSV, and a run whose requests all fail.
+set -euo pipefail
+bin=$1 src=$2
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dir=$(mktemp -d)
+"$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
+  --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$dir/log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; cat "$dir/log"; exit 1; }
+for _ in $(seq 100); do "$bin/client/beex-client" --addr "127.0.0.1:$port" list >/dev/null 2>&1 && break; sleep 0.1; done
+
+printf '%s\n' "a warm and funny little film" "the plot never finds its footing" \
+  "two hours I will not get back" "an actor at the top of his game" >"$dir/sents.txt"
+printf 'A dog runs.\tA dog is running.\nA man cooks.\tA woman sings.\n' >"$dir/pairs.txt"
+gen() { "$bin/client/beex-loadgen" --addr "127.0.0.1:$port" --duration 1 "$@"; }
+
+gen --model sst2 --inputs "$dir/sents.txt" --concurrency 1,4 --batch 2 \
+  --json "$dir/closed.json" --csv "$dir/closed.csv" || fail "closed loop"
+gen --model stsb --method regress --inputs "$dir/pairs.txt" --rate 50 \
+  --json "$dir/open.json" || fail "open loop"
+/usr/bin/python3 - "$dir" <<'PY' || fail "reports"
+import csv, json, sys
+d = sys.argv[1]
+closed = json.load(open(f"{d}/closed.json"))
+assert [r["level"] for r in closed] == [1, 4], closed
+for r in closed:
+    assert r["mode"] == "closed" and r["requests"] > 0, r
+    assert r["ok"] == r["requests"] == r["codes"]["OK"], r
+    assert 1 <= r["mean_exit_layer"] <= 6, r
+    assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"], r
+    assert abs(r["inputs_per_second"] - 2 * r["requests_per_second"]) < 1e-6 * r["inputs_per_second"] + 0.02, r
+rows = list(csv.DictReader(open(f"{d}/closed.csv")))
+assert [int(x["ok"]) for x in rows] == [r["ok"] for r in closed], rows
+(open_run,) = json.load(open(f"{d}/open.json"))
+# 50 requests per second for one second, all answered.
+assert open_run["mode"] == "open" and 45 <= open_run["requests"] <= 51, open_run
+assert open_run["ok"] == open_run["requests"], open_run
+PY
+
+if gen --model nope --inputs "$dir/sents.txt" --concurrency 2 --max_requests 5 \
+     --json "$dir/bad.json" >/dev/null; then fail "unknown model run exited 0"; fi
+/usr/bin/python3 -c '
+import json, sys
+(r,) = json.load(open(sys.argv[1]))
+assert r["requests"] == 5 and r["ok"] == 0 and r["codes"] == {"NOT_FOUND": 5}, r
+' "$dir/bad.json" || fail "failed run report"
+echo "loadgen_test: all checks passed"
