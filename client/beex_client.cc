@@ -23,6 +23,7 @@
 #include "beex/v1/inference.grpc.pb.h"
 #include "client/client_common.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "localhost:50051", "Server address, HOST:PORT");
 ABSL_FLAG(std::string, model, "", "Model name (required except for list)");
@@ -37,6 +38,8 @@ ABSL_FLAG(std::optional<int>, patience, std::nullopt,
 ABSL_FLAG(int, max_layers, 0, "Run at most this many blocks (0: all)");
 ABSL_FLAG(int, batch, 32, "Inputs per request when reading stdin");
 ABSL_FLAG(double, timeout, 30, "Deadline per request, in seconds");
+ABSL_FLAG(std::string, service, "",
+          "For health: the service to ask about (\"\": the whole server)");
 
 namespace {
 
@@ -161,6 +164,29 @@ class Client {
   std::unique_ptr<Inference::Stub> stub_;
 };
 
+// grpc.health.v1 Check: prints the status; true only for SERVING.
+bool CheckHealth() {
+  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(static_cast<int64_t>(
+                           absl::GetFlag(FLAGS_timeout) * 1000)));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(absl::GetFlag(FLAGS_service));
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) {
+    std::cerr << "error: " << CodeName(status.error_code()) << ": "
+              << status.error_message() << "\n";
+    return false;
+  }
+  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                   response.status())
+            << "\n";
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,7 +197,8 @@ int main(int argc, char** argv) {
       "  beex-client {classify|regress} --model NAME < FILE   (one input per "
       "line; a tab separates a pair)\n"
       "  beex-client info --model NAME\n"
-      "  beex-client list");
+      "  beex-client list\n"
+      "  beex-client health [--service NAME]   (exit 0 only when SERVING)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::cerr << absl::ProgramUsageMessage() << "\n";
@@ -181,6 +208,7 @@ int main(int argc, char** argv) {
   Client client(grpc::CreateChannel(absl::GetFlag(FLAGS_addr),
                                     grpc::InsecureChannelCredentials()));
   if (command == "list") return client.Info(true) ? 0 : 1;
+  if (command == "health") return CheckHealth() ? 0 : 1;
   if (absl::GetFlag(FLAGS_model).empty()) {
     std::cerr << "--model is required\n";
     return 2;
