@@ -13,7 +13,7 @@ RUN rm -rf build && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 FROM debian:bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libdnnl2 libspdlog1.10 libsentencepiece0 \
-      libabsl20220623 zlib1g \
+      libabsl20220623 zlib1g libcpp-httplib0.11 \
  && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 beex
 COPY --from=build /opt/beex /opt/beex
 USER beex

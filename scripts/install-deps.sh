@@ -10,7 +10,7 @@ packages=(
   # serving stack
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev libspdlog-dev libfmt-dev zlib1g-dev
-  libsentencepiece-dev
+  libsentencepiece-dev libcpp-httplib-dev
   # tests
   libgtest-dev libgmock-dev
   # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
