@@ -2,6 +2,9 @@
 # Installs every build, test and training dependency from Debian 12 packages.
 # Idempotent: packages already present are skipped by apt. Used by the README,
 # .ci/run and the Dockerfile, so there is one list to keep right.
+#   install-deps.sh               everything: build, tests, training, clients
+#   install-deps.sh --build-only  what building the server and client needs
+#                                 (the Dockerfile's build stage)
 set -euo pipefail
 
 packages=(
@@ -11,6 +14,10 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev libspdlog-dev libfmt-dev zlib1g-dev
   libsentencepiece-dev libcpp-httplib-dev
+)
+build_only=0
+[[ ${1:-} == --build-only ]] && build_only=1
+((build_only)) || packages+=(
   # tests
   libgtest-dev libgmock-dev
   # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
@@ -20,7 +27,7 @@ packages=(
 )
 # The Node.js example client's test needs node and npm; a machine that has
 # them already (e.g. from NodeSource) keeps its own.
-command -v npm >/dev/null || packages+=(nodejs npm)
+((build_only)) || command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
