@@ -24,6 +24,8 @@ build_only=0
   python3 python3-numpy python3-torch python3-sentencepiece libopenblas0-pthread
   # the Python example client and its test
   python3-grpcio python3-protobuf
+  # deployment tests: manifests, and nginx as the gRPC balancer of scale-out
+  python3-yaml nginx
 )
 # The Node.js example client's test needs node and npm; a machine that has
 # them already (e.g. from NodeSource) keeps its own.
@@ -39,6 +41,14 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
+  # No package may start a service (nginx would take port 80): tests start
+  # what they need on loopback. policy-rc.d is Debian's switch for that.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+    $sudo chmod +x $policy
+    trap '$sudo rm -f $policy' EXIT
+  fi
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "install-deps: all ${#packages[@]} packages present"
