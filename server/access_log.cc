@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
@@ -57,7 +58,9 @@ void AccessLog::LogAt(const Entry& e, absl::Time now) {
   }
   logger_->info(
       "access: peer={} method={} model={} inputs={} code={} ms={:.3f}",
-      Quote(e.peer), e.method, Quote(e.model), e.inputs, e.code,
+      Quote(e.peer), e.method, Quote(e.model), e.inputs,
+      // gRPC's status codes are Abseil's, number for number.
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(e.code)),
       e.seconds * 1e3);
 }
 

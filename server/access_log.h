@@ -22,7 +22,7 @@ class AccessLog {
     std::string_view peer;    // grpc::ServerContext::peer()
     std::string_view method;  // "Classify", ...
     std::string_view model;   // as the client sent it
-    std::string_view code;    // "OK", "INVALID_ARGUMENT", ...
+    int code = 0;             // a grpc::StatusCode, written as its name
     int inputs = 0;
     double seconds = 0;
   };

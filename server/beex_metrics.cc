@@ -117,6 +117,7 @@ void BeexMetrics::RegisterModel(std::string_view model, int num_layers) {
 }
 
 std::string_view BeexMetrics::ModelLabel(std::string_view model) const {
+  if (model.empty()) return model;  // calls about no model, e.g. ListModels
   absl::ReaderMutexLock lock(&mu_);
   return models_.find(model) != models_.end() ? model : kUnknownModel;
 }

@@ -5,7 +5,8 @@
 //
 // Model labels come from RegisterModel only: a request for a model that is
 // not served (NOT_FOUND) is counted under model="(unknown)", so clients cannot
-// grow the number of series by sending made-up names.
+// grow the number of series by sending made-up names. Calls about no model
+// (ListModels) pass "" and get model="".
 
 #include <functional>
 #include <memory>

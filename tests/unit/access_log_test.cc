@@ -29,7 +29,7 @@ class AccessLogTest : public ::testing::Test {
   std::ostringstream out_;
   const absl::Time t0_ = absl::FromUnixSeconds(1700000000);
   const AccessLog::Entry entry_{
-      "ipv4:127.0.0.1:4000", "Classify", "sst2", "OK", 3, 0.0012345};
+      "ipv4:127.0.0.1:4000", "Classify", "sst2", /*code=*/0, 3, 0.0012345};
 };
 
 TEST_F(AccessLogTest, WritesOneLinePerCall) {
@@ -39,6 +39,16 @@ TEST_F(AccessLogTest, WritesOneLinePerCall) {
   EXPECT_EQ(Lines()[0],
             "access: peer=\"ipv4:127.0.0.1:4000\" method=Classify "
             "model=\"sst2\" inputs=3 code=OK ms=1.234");
+}
+
+TEST_F(AccessLogTest, WritesTheStatusCodeByName) {
+  AccessLog log(100, Logger());
+  AccessLog::Entry e = entry_;
+  e.code = 8;  // RESOURCE_EXHAUSTED
+  log.LogAt(e, t0_);
+  ASSERT_EQ(Lines().size(), 1u);
+  EXPECT_NE(Lines()[0].find(" code=RESOURCE_EXHAUSTED "), std::string::npos)
+      << Lines()[0];
 }
 
 TEST_F(AccessLogTest, LimitsTheRateAndReportsWhatItDropped) {

@@ -257,6 +257,7 @@ TEST(BeexMetricsTest, RecordsWhatHappened) {
   m.RecordRequest("sst2", "Classify", 0, 0.004);
   m.RecordRequest("sst2", "Classify", 3, 0.0001);
   m.RecordRequest("no-such-model", "Classify", 5, 0.0001);
+  m.RecordRequest("", "ListModels", 0, 0.0001);
   m.RecordQueue("sst2", 0.001);
   m.RecordBatch("sst2", 3, 40, 0.003);
   for (int layer : {1, 3, 6}) m.RecordExit("sst2", layer, 6);
@@ -284,6 +285,10 @@ TEST(BeexMetricsTest, RecordsWhatHappened) {
                                               {"method", "Classify"},
                                               {"code", "NOT_FOUND"}}),
             1);
+  EXPECT_EQ(
+      p->Value("beex_requests_total",
+               L{{"model", ""}, {"method", "ListModels"}, {"code", "OK"}}),
+      1);
   EXPECT_EQ(p->Value("beex_request_duration_seconds_count",
                      L{{"model", "sst2"}, {"method", "Classify"}}),
             3);
