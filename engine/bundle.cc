@@ -35,6 +35,8 @@ uint64_t ElementBytes(std::string_view dtype, const std::vector<uint64_t>& s) {
   if (dtype == "f32") return 4 * n;
   if (dtype == "f16") return 2 * n;
   if (dtype == "u8") return n;
+  // Compressed bytes: the shape is the inflated length, any size is valid.
+  if (dtype == "u8z") return 0;
   if (dtype == "b1" && s.size() == 2) return s[0] * ((s[1] + 63) / 64) * 8;
   return UINT64_MAX;
 }
@@ -104,7 +106,8 @@ absl::StatusOr<Bundle> Bundle::Parse(std::string bytes,
   }
   for (const auto& [name, t] : header.tensors()) {
     const std::vector<uint64_t> shape(t.shape().begin(), t.shape().end());
-    if (ElementBytes(t.dtype(), shape) != t.size()) {
+    const uint64_t want = ElementBytes(t.dtype(), shape);
+    if (want != t.size() && !(t.dtype() == "u8z" && shape.size() == 1)) {
       return fail(absl::StrCat("tensor ", name, " (", t.dtype(), " ",
                                ShapeString(shape), ") declares ", t.size(),
                                " bytes"));
@@ -139,9 +142,51 @@ absl::StatusOr<std::span<const uint8_t>> Bundle::Raw(
       t.size());
 }
 
+absl::StatusOr<std::string> Bundle::Bytes(std::string_view name) const {
+  auto it = header_.tensors().find(std::string(name));
+  if (it == header_.tensors().end() || it->second.shape_size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bundle ", header_.name(), " lacks byte tensor ", std::string(name)));
+  }
+  const bool compressed = it->second.dtype() == "u8z";
+  const uint64_t length = it->second.shape(0);
+  auto raw = Raw(name, compressed ? "u8z" : "u8", {length});
+  if (!raw.ok()) return raw.status();
+  if (!compressed) return std::string(raw->begin(), raw->end());
+  std::string out(length, '\0');
+  uLongf out_len = length;
+  if (uncompress(reinterpret_cast<Bytef*>(out.data()), &out_len, raw->data(),
+                 raw->size()) != Z_OK ||
+      out_len != length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor ", std::string(name),
+                     " does not inflate to its declared ", length, " bytes"));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<float>> Bundle::Floats(
     std::string_view name, const std::vector<uint64_t>& shape) const {
   auto it = header_.tensors().find(std::string(name));
+  if (it != header_.tensors().end() && it->second.dtype() == "b1" &&
+      shape.size() == 2) {
+    // Sign bits times the per-row scale of NAME.scale.
+    auto bits = Raw(name, "b1", shape);
+    if (!bits.ok()) return bits.status();
+    auto scale = Floats(absl::StrCat(std::string(name), ".scale"), {shape[0]});
+    if (!scale.ok()) return scale.status();
+    const uint64_t words = (shape[1] + 63) / 64;
+    std::vector<float> out(shape[0] * shape[1]);
+    for (uint64_t row = 0; row < shape[0]; ++row) {
+      for (uint64_t col = 0; col < shape[1]; ++col) {
+        uint64_t word;
+        std::memcpy(&word, bits->data() + 8 * (row * words + col / 64), 8);
+        const bool negative = (word >> (col % 64)) & 1;
+        out[row * shape[1] + col] = negative ? -(*scale)[row] : (*scale)[row];
+      }
+    }
+    return out;
+  }
   const std::string dtype =
       it != header_.tensors().end() && it->second.dtype() == "f16" ? "f16"
                                                                    : "f32";

@@ -30,7 +30,10 @@ class Bundle {
   absl::StatusOr<std::span<const uint8_t>> Raw(
       std::string_view name, std::string_view dtype,
       const std::vector<uint64_t>& shape) const;
-  // A float tensor (stored as f32 or f16) converted to f32.
+  // A byte tensor, stored plain (u8) or zlib-compressed (u8z).
+  absl::StatusOr<std::string> Bytes(std::string_view name) const;
+  // A float tensor converted to f32: stored as f32, f16, or 2-D b1 sign bits
+  // whose per-row scales are the tensor NAME.scale.
   absl::StatusOr<std::vector<float>> Floats(
       std::string_view name, const std::vector<uint64_t>& shape) const;
 

@@ -82,6 +82,10 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
     const std::string e = absl::StrCat("exits.", i, ".");
     BEEX_ASSIGN(blk.exit_weight, b.Floats(e + "weight", {a.num_outputs(), h}));
     BEEX_ASSIGN(blk.exit_bias, b.Floats(e + "bias", {a.num_outputs()}));
+    if (b.header().tensors().contains(e + "lte.weight")) {
+      BEEX_ASSIGN(blk.lte_weight, b.Floats(e + "lte.weight", {1, h}));
+      BEEX_ASSIGN(blk.lte_bias, b.Floats(e + "lte.bias", {1}));
+    }
     enc->blocks_.push_back(std::move(blk));
   }
 #undef BEEX_ASSIGN
@@ -167,11 +171,20 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
         }
         output[o] = acc;
       }
+      // Without an LTE head the learned policy never fires (score 0).
+      float lte = 0.0f;
+      if (!blk.lte_weight.empty()) {
+        float acc = blk.lte_bias[0];
+        for (int64_t i = 0; i < h; ++i) acc += blk.lte_weight[i] * pooled[i];
+        lte = 1.0f / (1.0f + std::exp(-acc));
+        if (trace) results[s].lte_trace.push_back(lte);
+      }
       if (trace) results[s].trace.push_back(output);
       const float value = regression_ ? ToValue(output[0]) : 0.0f;
-      const bool policy_stop =
-          trackers[s].Observe(regression_ ? std::span<const float>(&value, 1)
-                                          : std::span<const float>(output));
+      const bool policy_stop = trackers[s].Observe(
+          regression_ ? std::span<const float>(&value, 1)
+                      : std::span<const float>(output),
+          lte);
       const int cap = samples[s].exit.max_layers;
       if (policy_stop || layer + 1 == layers || layer + 1 == cap) {
         results[s].output = output;

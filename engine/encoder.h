@@ -23,8 +23,10 @@ struct EncoderResult {
   std::vector<float> output;  // the exit's logits, or its raw regression logit
   int exit_layer = 0;         // 1-based
   int64_t compute_us = 0;     // from the batch's start to this exit
-  // With tracing on, the output of every exit the sample passed, in order.
+  // With tracing on, the output of every exit the sample passed, in order,
+  // and of every learning-to-exit head (empty when the bundle has none).
   std::vector<std::vector<float>> trace;
+  std::vector<float> lte_trace;
 };
 
 // The binarized early-exit encoder of train/beex_train/model.py.
@@ -55,6 +57,8 @@ class Encoder {
     std::unique_ptr<Linear> qkv, out, gate_cand, down;
     std::vector<float> ln1_gamma, ln1_beta, ln2_gamma, ln2_beta;
     std::vector<float> exit_weight, exit_bias;
+    // BERxiT learning-to-exit head, [hidden] and [1]; empty when absent.
+    std::vector<float> lte_weight, lte_bias;
   };
 
   void Embed(std::span<const EncoderSample> samples, std::span<const int> live,

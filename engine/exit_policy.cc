@@ -14,12 +14,13 @@ struct PolicyName {
   ExitPolicyKind kind;
   const char* name;
 };
-constexpr std::array<PolicyName, 5> kPolicyNames = {{
+constexpr std::array<PolicyName, 6> kPolicyNames = {{
     {ExitPolicyKind::kNone, "none"},
     {ExitPolicyKind::kEntropy, "entropy"},
     {ExitPolicyKind::kConfidence, "confidence"},
     {ExitPolicyKind::kPatience, "patience"},
     {ExitPolicyKind::kEntropyReduction, "entropy_reduction"},
+    {ExitPolicyKind::kLearned, "learned"},
 }};
 
 }  // namespace
@@ -30,7 +31,7 @@ absl::StatusOr<ExitPolicyKind> ParseExitPolicy(std::string_view name) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown exit policy '", std::string(name),
-      "' (none, entropy, confidence, patience, entropy_reduction)"));
+      "' (none, entropy, confidence, patience, entropy_reduction, learned)"));
 }
 
 const char* ExitPolicyName(ExitPolicyKind kind) {
@@ -47,11 +48,12 @@ absl::Status ValidateExitSettings(const ExitSettings& s, int layers,
         "exit.max_layers is ", s.max_layers, "; allowed 0..", layers));
   }
   if (regression && s.policy != ExitPolicyKind::kNone &&
-      s.policy != ExitPolicyKind::kPatience) {
+      s.policy != ExitPolicyKind::kPatience &&
+      s.policy != ExitPolicyKind::kLearned) {
     return absl::InvalidArgumentError(
         absl::StrCat("exit.policy ", ExitPolicyName(s.policy),
                      " needs class probabilities; regression models take "
-                     "none or patience"));
+                     "none, patience or learned"));
   }
   if (!std::isfinite(s.threshold)) {
     return absl::InvalidArgumentError("exit.threshold is not finite");
@@ -62,6 +64,7 @@ absl::Status ValidateExitSettings(const ExitSettings& s, int layers,
     case ExitPolicyKind::kEntropy:
     case ExitPolicyKind::kConfidence:
     case ExitPolicyKind::kEntropyReduction:
+    case ExitPolicyKind::kLearned:
       if (s.threshold < 0 || s.threshold > 1) {
         return absl::InvalidArgumentError(
             absl::StrCat("exit.threshold is ", s.threshold, " for policy ",
@@ -101,9 +104,10 @@ float SoftmaxEntropy(std::span<const float> logits, std::span<float> probs) {
              : 0.0f;
 }
 
-bool ExitTracker::Observe(std::span<const float> output) {
+bool ExitTracker::Observe(std::span<const float> output, float lte) {
   const int block = blocks_seen_++;
   if (s_.policy == ExitPolicyKind::kNone) return false;
+  if (s_.policy == ExitPolicyKind::kLearned) return lte >= s_.threshold;
   if (regression_) {  // Only patience is valid here (validated).
     const float value = output[0];
     if (block > 0) {
@@ -120,6 +124,7 @@ bool ExitTracker::Observe(std::span<const float> output) {
   bool stop = false;
   switch (s_.policy) {
     case ExitPolicyKind::kNone:
+    case ExitPolicyKind::kLearned:  // decided above
       break;
     case ExitPolicyKind::kEntropy:
       stop = entropy < s_.threshold;

@@ -17,6 +17,7 @@ enum class ExitPolicyKind {
   kConfidence,        // max probability >= threshold
   kPatience,          // PABEE: `patience` agreeing blocks in a row
   kEntropyReduction,  // BEExformer: (H[i-1] - H[i]) / H[i-1] < threshold
+  kLearned,  // BERxiT LTE: the block's head predicts "right" >= threshold
 };
 
 struct ExitSettings {
@@ -45,8 +46,9 @@ class ExitTracker {
       : s_(settings), regression_(regression) {}
 
   // `output`: the exit's logits (classification) or its value in label units
-  // (regression). Returns true when the sample should leave here.
-  bool Observe(std::span<const float> output);
+  // (regression); `lte`: the block's learning-to-exit head output in [0, 1]
+  // (read by kLearned only). Returns true when the sample should leave here.
+  bool Observe(std::span<const float> output, float lte = 0.0f);
 
  private:
   ExitSettings s_;

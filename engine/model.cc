@@ -81,11 +81,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
     return context(absl::InvalidArgumentError(
         absl::StrCat("tokenizer tensor '", t.tensor(), "' missing")));
   }
-  auto proto = bundle->Raw(t.tensor(), "u8", {it->second.shape(0)});
+  auto proto = bundle->Bytes(t.tensor());
   if (!proto.ok()) return context(proto.status());
   auto tokenizer = Tokenizer::Create(
-      std::string_view(reinterpret_cast<const char*>(proto->data()),
-                       proto->size()),
+      *proto,
       TokenizerConfig{t.pad_id(), t.unk_id(), t.cls_id(), t.sep_id(),
                       spec.max_tokens});
   if (!tokenizer.ok()) return context(tokenizer.status());

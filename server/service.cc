@@ -21,6 +21,7 @@ constexpr std::pair<ExitPolicyKind, v1::ExitPolicy> kPolicies[] = {
     {ExitPolicyKind::kConfidence, v1::EXIT_POLICY_CONFIDENCE},
     {ExitPolicyKind::kPatience, v1::EXIT_POLICY_PATIENCE},
     {ExitPolicyKind::kEntropyReduction, v1::EXIT_POLICY_ENTROPY_REDUCTION},
+    {ExitPolicyKind::kLearned, v1::EXIT_POLICY_LEARNED},
 };
 
 v1::ExitPolicy ToProto(ExitPolicyKind kind) {

@@ -14,8 +14,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.environ.get("BEEX_SOURCE_DIR", "."), "train"))
 import train as train_cli  # noqa: E402
-from beex_train import bundle, data  # noqa: E402
+from beex_train import bundle, data, policies  # noqa: E402
 from beex_train.model import ApproxSign  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_fixture  # noqa: E402
 
 
 def surrogate(x):
@@ -73,48 +76,133 @@ class ReadTsvTest(unittest.TestCase):
                 data.read_tsv(path, data.Columns("nope", None, "score"))
 
 
+class PolicyTest(unittest.TestCase):
+    """Each policy's decision on hand-made logits; the same cases as
+    tests/unit/exit_policy_test.cc, so Python and the engine agree."""
+
+    def stop_block(self, outputs, policy, threshold=0.0, patience=1, regression=False, lte=None):
+        out = np.array(outputs, dtype=np.float64)
+        if regression:
+            out = out[:, None]
+        out = out[:, None]  # one sample
+        ex = policies.exit_layers(out[..., 0] if regression else out, policy, threshold, patience, regression,
+                                  None if lte is None else np.array(lte)[:, None])
+        return int(ex[0]) + 1
+
+    def test_entropy(self):
+        self.assertEqual(self.stop_block([[0, 0], [1, 0], [2, 0], [4, 0]], "entropy", 0.55), 3)
+
+    def test_confidence(self):
+        self.assertEqual(self.stop_block([[0, 0], [0, 1], [0, 2], [0, 3]], "confidence", 0.9), 4)
+        self.assertEqual(self.stop_block([[0, 0], [0, 1], [0, 2], [0, 3]], "confidence", 0.7), 2)
+
+    def test_patience_classification(self):
+        self.assertEqual(self.stop_block([[1, 0], [0, 1], [0, 1], [1, 0], [1, 0], [1, 0], [0, 1]],
+                                         "patience", patience=2), 6)
+
+    def test_patience_regression(self):
+        self.assertEqual(self.stop_block([1.0, 2.0, 2.05, 2.06], "patience", 0.1, 1, regression=True), 3)
+        self.assertEqual(self.stop_block([1.0, 2.0, 2.05, 2.5, 2.55, 2.56, 3], "patience", 0.1, 2,
+                                         regression=True), 6)
+
+    def test_entropy_reduction(self):
+        self.assertEqual(self.stop_block([[0, 0], [2, 0], [2.1, 0], [5, 0]], "entropy_reduction", 0.1), 3)
+
+    def test_learned_reads_only_the_lte_head(self):
+        self.assertEqual(self.stop_block([[9, 0], [0, 0], [0, 0], [0, 0]], "learned", 0.8,
+                                         lte=[0.3, 0.79, 0.8, 0.1]), 3)
+        self.assertEqual(self.stop_block([2.5, 2.5, 2.5], "learned", 0.9, regression=True, lte=[0.5, 0.95, 1]), 2)
+        with self.assertRaises(ValueError):
+            self.stop_block([[0, 0]], "learned", 0.5)
+
+    def test_none_runs_every_block(self):
+        self.assertEqual(self.stop_block([[9, 0], [9, 0], [9, 0]], "none"), 3)
+
+
+class LossTest(unittest.TestCase):
+    def test_soft_routing_weights_sum_to_layers_and_favour_confident_exits(self):
+        logits = torch.tensor([[[0.0, 0.0]], [[5.0, 0.0]], [[0.1, 0.0]]])  # [layers, batch, C]
+        w = train_cli.soft_routing_weights(logits, regression=False)
+        self.assertAlmostEqual(float(w.sum()), 3.0, places=5)
+        self.assertGreater(float(w[1, 0]), float(w[2, 0]))  # exit 2 is sure of itself
+        reg = train_cli.soft_routing_weights(logits[..., :1], regression=True)
+        np.testing.assert_allclose(reg[:, 0].numpy(), [0.5, 1.0, 1.5], rtol=1e-6)  # depth weights
+
+    def test_alternating_schedule_trains_only_the_last_exit_on_odd_steps(self):
+        from beex_train.model import EarlyExitEncoder, ModelConfig
+        torch.manual_seed(0)
+        model = EarlyExitEncoder(ModelConfig(vocab_size=20, hidden=16, heads=2, ffn=16, layers=3, max_len=8))
+        args = train_cli.parse_args(["--text-a", "s", "--label", "l", "--train", "x", "--dev", "x", "--out", "x"])
+        ids = torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]])
+        mask = ids != 0
+        y = torch.tensor([0, 1])
+        for step, want_early_grad in ((1, False), (2, True)):
+            model.zero_grad()
+            loss, _, _ = train_cli.training_loss(model, ids, torch.zeros_like(ids), mask, y, step, args)
+            loss.backward()
+            early = model.exits[0].weight.grad
+            self.assertEqual(early is not None and float(early.abs().sum()) > 0, want_early_grad, step)
+            self.assertGreater(float(model.exits[2].weight.grad.abs().sum()), 0)
+            self.assertGreater(float(model.lte[0].weight.grad.abs().sum()), 0)  # LTE learns on both
+
+    def test_lte_targets(self):
+        logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
+        np.testing.assert_array_equal(train_cli.lte_targets(logits, torch.tensor([0, 0]), False, None).numpy(),
+                                      [[1, 0]])
+        reg = train_cli.lte_targets(torch.zeros(1, 2, 1), torch.tensor([0.5, 1.0]), True, (0, 4))
+        np.testing.assert_allclose(reg.numpy(), [[1.0, 1 - np.tanh(2.0)]], rtol=1e-6)
+
+
 class TinyTrainingTest(unittest.TestCase):
-    """A two-block model on made-up sentences: loss falls, bundle is well formed."""
+    """A small model on made-up sentences: loss falls, the bundle reads back,
+    calibration files exist, checkpoints resume to the same bundle."""
 
-    def test_loss_falls_and_bundle_is_written(self):
-        rng = random.Random(0)
-        good = ["lovely", "brilliant", "warm", "delightful", "moving", "sharp"]
-        bad = ["boring", "awful", "tedious", "clumsy", "dreary", "hollow"]
-        filler = ["the", "film", "was", "really", "quite", "story", "and", "acting"]
-
-        def sentence(words):
-            s = [rng.choice(filler) for _ in range(rng.randint(2, 6))]
-            s.insert(rng.randrange(len(s) + 1), rng.choice(words))
-            return " ".join(s)
-
+    def test_loss_falls_bundle_reads_back_and_resume_is_exact(self):
         with tempfile.TemporaryDirectory() as d:
-            for split, n in (("train", 600), ("dev", 100)):
-                with open(os.path.join(d, f"{split}.tsv"), "w") as f:
-                    f.write("sentence\tlabel\n")
-                    for i in range(n):
-                        f.write(f"{sentence(good if i % 2 else bad)}\t{i % 2}\n")
-            out = os.path.join(d, "tiny.beex")
-            train_cli.main(["--text-a", "sentence", "--label", "label", "--train", f"{d}/train.tsv",
-                            "--dev", f"{d}/dev.tsv", "--out", out, "--vocab-size", "60",
-                            "--hidden", "32", "--heads", "2", "--ffn", "32", "--layers", "2",
-                            "--max-len", "16", "--epochs", "4", "--batch-size", "32", "--lr", "3e-3",
-                            "--threads", "1", "--log-every", "1000"])
+            tiny_fixture.train(d)
             with open(os.path.join(d, "tiny.report.json")) as f:
                 report = json.load(f)
             self.assertLess(report["loss_end"], 0.6 * report["loss_start"])
-            self.assertGreater(report["full_depth"], 90.0)
-            with open(out, "rb") as f:
-                blob = f.read()
-            self.assertEqual(blob[:8], b"BEEXMDL\0")
-            version, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
-            header = blob[24:24 + hlen]
-            self.assertEqual(zlib.crc32(header), hcrc)
-            h = json.loads(header)
-            self.assertEqual(h["architecture"]["layers"], 2)
-            self.assertEqual(h["tensors"]["blocks.0.qkv.weight"]["dtype"], "b1")
-            data_start = (24 + hlen + 63) // 64 * 64
-            self.assertEqual(len(blob) - data_start, h["data_size"])
-            self.assertEqual(zlib.crc32(blob[data_start:]), h["data_crc32"])
+            self.assertGreater(report["full_depth"], 85.0)
+            for name in ("tiny.calibration.csv", "tiny.calibration.png"):
+                self.assertTrue(os.path.getsize(os.path.join(d, name)) > 0, name)
+            self.assertIn(report["default"]["policy"], policies.CLASSIFICATION_POLICIES)
+            header, tensors = bundle.read_bundle(os.path.join(d, "tiny.beex"))
+            self.assertEqual(header["tensors"]["blocks.0.qkv.weight"]["dtype"], "b1")
+            self.assertEqual(header["tensors"]["emb.tok"]["dtype"], "b1")
+            self.assertEqual(header["tensors"]["tokenizer.model"]["dtype"], "u8z")
+            self.assertIn("exits.2.lte.weight", header["tensors"])
+            import sentencepiece as spm
+            sp = spm.SentencePieceProcessor(model_proto=tensors["tokenizer.model"].tobytes())
+            self.assertEqual(sp.encode("THE Film", out_type=str), sp.encode("the film", out_type=str))
+            self.assertEqual(set(np.unique(tensors["emb.tok"])), {-1.0, 1.0})
+            parts = report["size"]["parts"]
+            self.assertEqual(sum(parts.values()), report["bundle_bytes"])
+            with open(os.path.join(d, "tiny.beex"), "rb") as f:
+                full_run = f.read()
+            # Interrupted after 20 steps, then resumed: the same bundle, byte for byte.
+            os.remove(os.path.join(d, "tiny.beex"))
+            with self.assertRaises(SystemExit):
+                tiny_fixture.train(d, extra=["--stop-after", "20"])
+            tiny_fixture.train(d, extra=["--resume"])
+            with open(os.path.join(d, "tiny.beex"), "rb") as f:
+                self.assertEqual(f.read(), full_run)
+
+    def test_dense_twin_regression_exports_onnx(self):
+        with tempfile.TemporaryDirectory() as d:
+            tiny_fixture.train(d, regression=True, extra=["--dense"])
+            with open(os.path.join(d, "tiny.report.json")) as f:
+                report = json.load(f)
+            self.assertGreater(report["full_depth"], 50.0)  # Pearson x 100 on made-up scores
+            header, tensors = bundle.read_bundle(os.path.join(d, "tiny.beex"))
+            self.assertFalse(header["architecture"]["binary"])
+            self.assertEqual(header["tensors"]["blocks.0.qkv.weight"]["dtype"], "f32")
+            self.assertEqual(header["tensors"]["emb.tok"]["dtype"], "f16")
+            with open(os.path.join(d, "tiny.onnx"), "rb") as f:
+                onnx = f.read()
+            self.assertGreater(len(onnx), 10000)
+            self.assertIn(b"exit_logits", onnx)
+            self.assertIn(b"exit_lte", onnx)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,32 @@ TEST(ExitTrackerTest, EntropyReductionStopsWhenGainsFade) {
   EXPECT_EQ(StopBlock(s, false, {{0, 0}, {0, 0}}), 2);
 }
 
+TEST(ExitTrackerTest, LearnedExitsWhenTheHeadPredictsRight) {
+  ExitSettings s{ExitPolicyKind::kLearned, 0.8f, 1, 0};
+  // The logits say nothing; only the LTE score decides.
+  ExitTracker t(s, false);
+  EXPECT_FALSE(t.Observe(std::vector<float>{9, 0}, 0.3f));
+  EXPECT_FALSE(t.Observe(std::vector<float>{0, 0}, 0.79f));
+  EXPECT_TRUE(t.Observe(std::vector<float>{0, 0}, 0.8f));
+  // Regression: same rule on the value's head.
+  ExitTracker r(s, true);
+  EXPECT_FALSE(r.Observe(std::vector<float>{2.5f}, 0.5f));
+  EXPECT_TRUE(r.Observe(std::vector<float>{2.5f}, 0.95f));
+}
+
+TEST(ValidateExitSettingsTest, LearnedTakesThresholdInUnitRangeForBothTasks) {
+  EXPECT_TRUE(
+      ValidateExitSettings({ExitPolicyKind::kLearned, 0.9f, 1, 0}, 6, true)
+          .ok());
+  EXPECT_TRUE(
+      ValidateExitSettings({ExitPolicyKind::kLearned, 0.9f, 1, 0}, 6, false)
+          .ok());
+  auto s =
+      ValidateExitSettings({ExitPolicyKind::kLearned, 1.2f, 1, 0}, 6, true);
+  EXPECT_NE(s.message().find("0..1"), std::string::npos) << s;
+  EXPECT_EQ(*ParseExitPolicy("learned"), ExitPolicyKind::kLearned);
+}
+
 TEST(ExitTrackerTest, NoneNeverStops) {
   EXPECT_EQ(StopBlock({}, false, {{9, 0}, {9, 0}, {9, 0}}), 0);
 }
@@ -95,7 +121,7 @@ TEST(ValidateExitSettingsTest, NamesFieldAndRange) {
 TEST(ParseExitPolicyTest, RoundTripsEveryName) {
   for (auto k : {ExitPolicyKind::kNone, ExitPolicyKind::kEntropy,
                  ExitPolicyKind::kConfidence, ExitPolicyKind::kPatience,
-                 ExitPolicyKind::kEntropyReduction}) {
+                 ExitPolicyKind::kEntropyReduction, ExitPolicyKind::kLearned}) {
     auto parsed = ParseExitPolicy(ExitPolicyName(k));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, k);

@@ -10,8 +10,10 @@ Layout (all integers little-endian):
     ..  zero padding to a multiple of 64
     data section: tensors at the offsets the header gives (relative to the
     section start, each 64-byte aligned); its size and CRC-32 are in the header.
-Tensor dtypes: f32, f16, u8, and b1: signs bit-packed per row into
-little-endian u64 words, bit 1 meaning -1, rows padded to whole words.
+Tensor dtypes: f32, f16, u8; u8z: bytes compressed with zlib (shape gives the
+uncompressed length, size the compressed one); and b1: signs bit-packed per
+row into little-endian u64 words, bit 1 meaning -1, rows padded to whole words.
+A b1 tensor NAME has its per-row scales in NAME.scale (the engine multiplies).
 """
 from __future__ import annotations
 
@@ -66,18 +68,66 @@ class BundleWriter:
         w = np.asarray(w, dtype=np.float32)
         self._add(name, "b1", list(w.shape), pack_signs(w).tobytes())
 
-    def add_bytes(self, name: str, data: bytes) -> None:
-        self._add(name, "u8", [len(data)], data)
+    def add_bytes(self, name: str, data: bytes, compress: bool = False) -> None:
+        if compress:
+            self._add(name, "u8z", [len(data)], zlib.compress(data, 9))
+        else:
+            self._add(name, "u8", [len(data)], data)
+
+    def part_bytes(self) -> dict[str, int]:
+        """Stored bytes of every tensor (without alignment padding)."""
+        return {k: v["size"] for k, v in self._tensors.items()}
 
     def write(self, path: str, header: dict) -> int:
         data = b"".join(self._blobs)
         header = dict(header, tensors=self._tensors, data_size=len(data),
                       data_crc32=zlib.crc32(data))
-        hbytes = json.dumps(header, indent=1, sort_keys=True).encode("utf-8")
+        hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
         prefix = MAGIC + struct.pack("<IIII", FORMAT_VERSION, len(hbytes), zlib.crc32(hbytes), 0)
         head = prefix + hbytes
         head += b"\0" * ((-len(head)) % ALIGN)
         with open(path, "wb") as f:
             f.write(head)
             f.write(data)
+        self.header_bytes = len(head)
         return len(head) + len(data)
+
+
+def unpack_signs(words: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of pack_signs: [N, words] u64 -> [N, K] float32 of +-1."""
+    bits = np.unpackbits(words.astype("<u8").view(np.uint8).reshape(words.shape[0], -1), axis=1,
+                         bitorder="little")[:, :k]
+    return np.where(bits == 1, -1.0, 1.0).astype(np.float32)
+
+
+def read_bundle(path: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Reads a bundle back: (header, tensors); b1 tensors come back as +-1
+    floats (multiply by NAME.scale), u8z ones decompressed, f16 as float32."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    if blob[:8] != MAGIC:
+        raise ValueError(f"{path}: not a beex bundle")
+    _, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
+    hbytes = blob[24:24 + hlen]
+    if zlib.crc32(hbytes) != hcrc:
+        raise ValueError(f"{path}: header checksum mismatch")
+    header = json.loads(hbytes)
+    start = (24 + hlen + ALIGN - 1) // ALIGN * ALIGN
+    tensors = {}
+    for name, t in header["tensors"].items():
+        raw = blob[start + t["offset"]:start + t["offset"] + t["size"]]
+        shape = t["shape"]
+        if t["dtype"] == "f32":
+            tensors[name] = np.frombuffer(raw, "<f4").reshape(shape).copy()
+        elif t["dtype"] == "f16":
+            tensors[name] = np.frombuffer(raw, "<f2").astype(np.float32).reshape(shape)
+        elif t["dtype"] == "u8":
+            tensors[name] = np.frombuffer(raw, np.uint8).copy()
+        elif t["dtype"] == "u8z":
+            tensors[name] = np.frombuffer(zlib.decompress(raw), np.uint8).copy()
+        elif t["dtype"] == "b1":
+            words = np.frombuffer(raw, "<u8").reshape(shape[0], -1)
+            tensors[name] = unpack_signs(words, shape[1])
+        else:
+            raise ValueError(f"{path}: tensor {name} has unknown dtype {t['dtype']}")
+    return header, tensors

@@ -9,7 +9,17 @@ QKV, O, GC and D are binarized: the forward pass uses alpha * sign(W) with
 alpha = mean |W| per output row, and the backward pass uses the derivative of
 the second-order ApproxSign polynomial (2 - 2|w| on [-1, 1], 0 outside), so
 the gradient depends on the weight's magnitude, not only its sign.
-Embeddings, LayerNorms, biases and exit heads stay in full precision.
+
+Which tensors are 1-bit (see docs/MODELS.md, "What is 1-bit"):
+  - 1-bit: the weights of every projection and FFN layer (QKV, O, GC, D), and,
+    with emb_bits=1 (the default), the token and position embeddings (per-row
+    scale alpha = mean |row|, trained with the same ApproxSign backward).
+  - not 1-bit: per-channel scales, biases, LayerNorms, type embeddings, exit
+    and learning-to-exit heads (stored float16: a few KB), the attention
+    softmax, and activations unless act_bits selects the XNOR/int8 path.
+Every exit also has a learning-to-exit (LTE) head, BERxiT's: sigmoid(Linear(
+pooled)) predicting whether that exit's answer is right; it reads the pooled
+vector detached, so training it never moves the backbone.
 """
 from __future__ import annotations
 
@@ -34,6 +44,8 @@ class ModelConfig:
     ln_eps: float = 1e-5
     dropout: float = 0.1
     binary: bool = True
+    emb_bits: int = 1  # 1: sign bits + per-row scale; 16: float16
+    act_bits: int = 0  # inputs of the binarized layers: 0 float, 8 int8, 1 XNOR (quant.py)
 
 
 class ApproxSign(torch.autograd.Function):
@@ -70,6 +82,21 @@ class BinaryLinear(nn.Linear):
         return F.linear(x, self.effective_weight(), self.bias)
 
 
+class Embedding(nn.Embedding):
+    """An embedding table stored 1-bit (alpha_row * sign) or float16."""
+
+    def __init__(self, rows: int, dim: int, bits: int):
+        super().__init__(rows, dim)
+        self.bits = bits
+        nn.init.normal_(self.weight, std=0.02)
+
+    def table(self) -> torch.Tensor:
+        return binarize(self.weight) if self.bits == 1 else self.weight
+
+    def forward(self, ids):
+        return F.embedding(ids, self.table())
+
+
 class Block(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
@@ -81,6 +108,8 @@ class Block(nn.Module):
         self.down = BinaryLinear(c.ffn, c.hidden, c.binary)
         self.ln2 = nn.LayerNorm(c.hidden, eps=c.ln_eps)
         self.drop = nn.Dropout(c.dropout)
+        for lin in (self.qkv, self.out, self.gate_cand, self.down):
+            lin.act_bits = c.act_bits if c.binary else 0  # read by BinaryLinear (quant.py)
 
     def forward(self, x, key_mask):
         b, s, h = x.shape
@@ -98,24 +127,27 @@ class EarlyExitEncoder(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
         self.c = c
-        self.tok = nn.Embedding(c.vocab_size, c.hidden)
-        self.pos = nn.Embedding(c.max_len, c.hidden)
-        self.typ = nn.Embedding(c.type_vocab, c.hidden)
-        for e in (self.tok, self.pos, self.typ):
-            nn.init.normal_(e.weight, std=0.02)
+        bits = c.emb_bits if c.binary else 16
+        self.tok = Embedding(c.vocab_size, c.hidden, bits)
+        self.pos = Embedding(c.max_len, c.hidden, bits)
+        self.typ = Embedding(c.type_vocab, c.hidden, 16)
         self.ln_emb = nn.LayerNorm(c.hidden, eps=c.ln_eps)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
         self.exits = nn.ModuleList(nn.Linear(c.hidden, c.num_outputs) for _ in range(c.layers))
+        self.lte = nn.ModuleList(nn.Linear(c.hidden, 1) for _ in range(c.layers))
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, ids, types, mask):
-        """Returns the logits of every exit: [layers, batch, num_outputs]."""
+        """Returns the logits of every exit, [layers, batch, num_outputs], and every
+        LTE head's predicted probability that its exit is right, [layers, batch]."""
         pos = torch.arange(ids.shape[1], device=ids.device)
         x = self.drop(self.ln_emb(self.tok(ids) + self.pos(pos)[None] + self.typ(types)))
         m = mask.unsqueeze(-1).to(x.dtype)
         count = m.sum(1)
-        outs = []
-        for block, head in zip(self.blocks, self.exits):
+        outs, lte = [], []
+        for block, head, lte_head in zip(self.blocks, self.exits, self.lte):
             x = block(x, mask)
-            outs.append(head((x * m).sum(1) / count))
-        return torch.stack(outs)
+            pooled = (x * m).sum(1) / count
+            outs.append(head(pooled))
+            lte.append(torch.sigmoid(lte_head(pooled.detach()))[:, 0])
+        return torch.stack(outs), torch.stack(lte)
