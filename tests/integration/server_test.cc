@@ -278,7 +278,7 @@ TEST_F(ServerTest, PairModelNeedsPairsAndRegressionPoliciesAreChecked) {
   s = Regress(req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(),
-              HasSubstr("regression models take none or patience"));
+              HasSubstr("regression models take none, patience or learned"));
 }
 
 TEST_F(ServerTest, ModelInfoDescribesTheBundles) {
