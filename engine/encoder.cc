@@ -1,5 +1,6 @@
 #include "engine/encoder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -65,6 +66,11 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
   BEEX_ASSIGN(enc->tok_, b.Floats("emb.tok", {a.vocab_size(), h}));
   BEEX_ASSIGN(enc->pos_, b.Floats("emb.pos", {a.max_len(), h}));
   BEEX_ASSIGN(enc->type_, b.Floats("emb.type", {a.type_vocab(), h}));
+  if (b.header().tensors().contains("emb.match")) {
+    BEEX_ASSIGN(enc->match_, b.Floats("emb.match", {2, h}));
+    const auto& t = b.header().tokenizer();
+    enc->special_ids_ = {t.pad_id(), t.unk_id(), t.cls_id(), t.sep_id()};
+  }
   BEEX_ASSIGN(enc->ln_emb_gamma_, b.Floats("emb.ln.gamma", {h}));
   BEEX_ASSIGN(enc->ln_emb_beta_, b.Floats("emb.ln.beta", {h}));
   for (uint32_t i = 0; i < a.layers(); ++i) {
@@ -96,6 +102,20 @@ float Encoder::ToValue(float raw) const {
   return value_min_ + (value_max_ - value_min_) / (1.0f + std::exp(-raw));
 }
 
+int Encoder::MatchFlag(const EncoderSample& sample, size_t t) const {
+  const int32_t id = sample.ids[t];
+  if (std::find(special_ids_.begin(), special_ids_.end(), id) !=
+      special_ids_.end()) {
+    return 0;
+  }
+  for (size_t u = 0; u < sample.ids.size(); ++u) {
+    if (sample.ids[u] == id && sample.type_ids[u] != sample.type_ids[t]) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void Encoder::Embed(std::span<const EncoderSample> samples,
                     std::span<const int> live, float* x) const {
   const int64_t h = arch_.hidden();
@@ -107,6 +127,10 @@ void Encoder::Embed(std::span<const EncoderSample> samples,
       const float* pos = pos_.data() + t * h;
       const float* typ = type_.data() + sample.type_ids[t] * h;
       for (int64_t i = 0; i < h; ++i) x[row * h + i] = tok[i] + pos[i] + typ[i];
+      if (!match_.empty()) {
+        const float* m = match_.data() + MatchFlag(sample, t) * h;
+        for (int64_t i = 0; i < h; ++i) x[row * h + i] += m[i];
+      }
     }
   }
   LayerNorm(x, row, ln_emb_gamma_, ln_emb_beta_, arch_.ln_eps());

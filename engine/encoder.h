@@ -63,11 +63,17 @@ class Encoder {
 
   void Embed(std::span<const EncoderSample> samples, std::span<const int> live,
              float* x) const;
+  // 1 when token t of a pair also occurs in the other text (not a special id).
+  int MatchFlag(const EncoderSample& sample, size_t t) const;
 
   bundle::Architecture arch_;
   bool regression_ = false;
   float value_min_ = 0, value_max_ = 1;
   std::vector<float> tok_, pos_, type_, ln_emb_gamma_, ln_emb_beta_;
+  // Exact-match embedding of pair models ([2, hidden], row 1 for a token that
+  // also occurs in the other text); empty when the bundle has none.
+  std::vector<float> match_;
+  std::vector<int32_t> special_ids_;  // pad, unk, [CLS], [SEP]: never match
   std::vector<Block> blocks_;
 };
 

@@ -24,5 +24,5 @@ run() {  # NAME DIR ARGS...
 }
 
 run sst2 SST-2 --epochs 4 --early-stop 2
-run stsb STS-B --epochs 20 --early-stop 4 --max-len 96 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32
-run mrpc MRPC --epochs 20 --early-stop 4 --max-len 96 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32
+run stsb STS-B --epochs 12 --early-stop 3 --max-len 64 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
+run mrpc MRPC --epochs 12 --early-stop 3 --max-len 80 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1

@@ -75,6 +75,8 @@ def parse_args(argv=None):
                    help="token/position embeddings: 1-bit with per-row scale, or float16")
     g.add_argument("--act-bits", type=int, choices=(0, 1, 8, 32), default=0,
                    help="activation bits of the binarized layers (0/32 float, 8 int8, 1 XNOR)")
+    g.add_argument("--no-match", action="store_true",
+                   help="pair tasks: leave out the exact-match embedding (token occurs in the other text)")
     g.add_argument("--dense", action="store_true", help="train the FP32 twin (no binarization)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=float, default=3.0, help="at most this many epochs")
@@ -315,7 +317,8 @@ def main(argv=None):
     cfg = ModelConfig(vocab_size=tok.vocab_size, hidden=args.hidden, heads=args.heads, ffn=args.ffn,
                       layers=args.layers, max_len=args.max_len, num_outputs=num_outputs,
                       dropout=args.dropout, binary=not args.dense, emb_bits=args.emb_bits,
-                      act_bits=0 if args.act_bits == 32 else args.act_bits)
+                      act_bits=0 if args.act_bits == 32 else args.act_bits,
+                      match=pair and not args.no_match)
     model = EarlyExitEncoder(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(enc_tr) / args.batch_size)
@@ -545,6 +548,8 @@ def export(w: BundleWriter, model: EarlyExitEncoder, spm_proto: bytes):
     table("emb.tok", model.tok)
     table("emb.pos", model.pos)
     table("emb.type", model.typ)
+    if model.match is not None:
+        table("emb.match", model.match)
     w.add_f16("emb.ln.gamma", sd["ln_emb.weight"])
     w.add_f16("emb.ln.beta", sd["ln_emb.bias"])
     for i, blk in enumerate(model.blocks):

@@ -145,6 +145,13 @@ class LossTest(unittest.TestCase):
             self.assertGreater(float(model.exits[2].weight.grad.abs().sum()), 0)
             self.assertGreater(float(model.lte[0].weight.grad.abs().sum()), 0)  # LTE learns on both
 
+    def test_match_flags_mark_tokens_found_in_the_other_text(self):
+        from beex_train.model import match_flags
+        ids = torch.tensor([[2, 5, 6, 1, 3, 6, 7, 1, 3, 0]])
+        types = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1, 1, 0]])
+        # 6 occurs in both texts; unk (1), [SEP] (3) and padding never match.
+        self.assertEqual(match_flags(ids, types, ids != 0).tolist(), [[0, 0, 1, 0, 0, 1, 0, 0, 0, 0]])
+
     def test_lte_targets(self):
         logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
         np.testing.assert_array_equal(train_cli.lte_targets(logits, torch.tensor([0, 0]), False, None).numpy(),

@@ -1,8 +1,10 @@
 """A tiny model trained on made-up sentences, for tests that need a fresh bundle.
 
-    python3 tests/python/tiny_fixture.py OUT_DIR [classify|regress]
-writes OUT_DIR/tiny.beex, tiny.golden.json and tiny.report.json (about 20 s on
-one core). The sentences are generated here, not taken from any dataset.
+    python3 tests/python/tiny_fixture.py OUT_DIR
+writes OUT_DIR/classify/ (single sentences, 2 classes) and OUT_DIR/regress/
+(sentence pairs, a score; with the exact-match embedding), each with
+tiny.beex, tiny.golden.json and tiny.report.json (about 10 s each on one core).
+The sentences are generated here, not taken from any dataset.
 """
 import os
 import random
@@ -52,5 +54,7 @@ def train(d, regression=False, extra=()):
 
 
 if __name__ == "__main__":
-    os.makedirs(sys.argv[1], exist_ok=True)
-    train(sys.argv[1], regression=len(sys.argv) > 2 and sys.argv[2] == "regress")
+    for kind in ("classify", "regress"):
+        out = os.path.join(sys.argv[1], kind)
+        os.makedirs(out, exist_ok=True)
+        train(out, regression=kind == "regress")

@@ -74,11 +74,11 @@ Golden ReadGolden(const std::string& path) {
 
 // (bundle, golden) paths of one model, or empty when it is not available.
 std::pair<std::string, std::string> Paths(const std::string& name) {
-  if (name == "tiny") {
+  if (name == "tiny_classify" || name == "tiny_regress") {
     const char* dir = std::getenv("BEEX_TINY_DIR");
     if (dir == nullptr) return {};
-    return {std::string(dir) + "/tiny.beex",
-            std::string(dir) + "/tiny.golden.json"};
+    const std::string sub = std::string(dir) + "/" + name.substr(5);
+    return {sub + "/tiny.beex", sub + "/tiny.golden.json"};
   }
   return {testing::SourcePath("models/" + name + ".beex"),
           testing::SourcePath("tests/data/" + name + ".golden.json")};
@@ -160,7 +160,7 @@ TEST_P(TrainingBundleTest, EveryCalibratedPolicyExitsWherePythonDoes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest, ::testing::Values("tiny"));
+INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest, ::testing::Values("tiny_classify", "tiny_regress"));
 
 }  // namespace
 }  // namespace beex

@@ -45,6 +45,7 @@ class ModelConfig:
     dropout: float = 0.1
     binary: bool = True
     emb_bits: int = 1  # 1: sign bits + per-row scale; 16: float16
+    match: bool = False  # pair inputs: add an embedding of "this token also occurs in the other text"
     act_bits: int = 0  # inputs of the binarized layers: 0 float, 8 int8, 1 XNOR (quant.py)
 
 
@@ -123,6 +124,15 @@ class Block(nn.Module):
         return self.ln2(x1 + self.drop(self.down(torch.sigmoid(gate) * torch.tanh(cand))))
 
 
+def match_flags(ids, types, mask, first_piece: int = 4):
+    """[batch, tokens] 1 where a token (not pad/unk/[CLS]/[SEP]) also occurs in
+    the other segment of its pair; engine/encoder.cc computes the same."""
+    real = mask & (ids >= first_piece)
+    same = ids[:, :, None] == ids[:, None, :]
+    other = types[:, :, None] != types[:, None, :]
+    return ((same & other & real[:, None, :]).any(-1) & real).long()
+
+
 class EarlyExitEncoder(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
@@ -131,6 +141,10 @@ class EarlyExitEncoder(nn.Module):
         self.tok = Embedding(c.vocab_size, c.hidden, bits)
         self.pos = Embedding(c.max_len, c.hidden, bits)
         self.typ = Embedding(c.type_vocab, c.hidden, 16)
+        # Exact-match feature (as in DrQA): which tokens of one text occur in
+        # the other. Sentence-pair tasks hinge on overlap, which a small model
+        # trained from scratch on a few thousand pairs learns slowly otherwise.
+        self.match = Embedding(2, c.hidden, 16) if c.match else None
         self.ln_emb = nn.LayerNorm(c.hidden, eps=c.ln_eps)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
         self.exits = nn.ModuleList(nn.Linear(c.hidden, c.num_outputs) for _ in range(c.layers))
@@ -141,7 +155,10 @@ class EarlyExitEncoder(nn.Module):
         """Returns the logits of every exit, [layers, batch, num_outputs], and every
         LTE head's predicted probability that its exit is right, [layers, batch]."""
         pos = torch.arange(ids.shape[1], device=ids.device)
-        x = self.drop(self.ln_emb(self.tok(ids) + self.pos(pos)[None] + self.typ(types)))
+        e = self.tok(ids) + self.pos(pos)[None] + self.typ(types)
+        if self.match is not None:
+            e = e + self.match(match_flags(ids, types, mask))
+        x = self.drop(self.ln_emb(e))
         m = mask.unsqueeze(-1).to(x.dtype)
         count = m.sum(1)
         outs, lte = [], []
