@@ -16,16 +16,54 @@ ABSL_FLAG(std::vector<std::string>, model, {},
           "for several models");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one)");
+// Batching.
 ABSL_FLAG(int, max_batch_size, 32, "Inputs per batch, at most");
+ABSL_FLAG(int, max_batch_tokens, 4096,
+          "Tokens per batch, at most (0: no budget); an input longer than "
+          "the budget forms a batch of its own");
 ABSL_FLAG(int, max_batch_delay_us, 2000,
           "Longest time an input waits for its batch to fill, in microseconds");
 ABSL_FLAG(
     int, max_queue, 4096,
     "Inputs waiting per model; requests beyond it get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, batch_threads, 1,
+          "Threads per model that cut and compute batches");
+ABSL_FLAG(int, tokenizer_threads, 0,
+          "Threads that validate and tokenize requests (0: one per core)");
+ABSL_FLAG(int, max_pending_requests, 1024,
+          "Requests waiting to be tokenized; beyond it RESOURCE_EXHAUSTED");
+// Request limits.
 ABSL_FLAG(int, max_inputs, 256, "Inputs per request, at most");
 ABSL_FLAG(int, max_text_bytes, 16384, "Bytes per text, at most");
+ABSL_FLAG(int, max_message_bytes, 8 << 20,
+          "Largest request message gRPC accepts, in bytes");
+// Transport.
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key serves TLS instead of "
+          "plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(int, keepalive_time_ms, 0,
+          "Ping idle connections after this many ms (0: gRPC's 2 h)");
+ABSL_FLAG(int, keepalive_timeout_ms, 20000,
+          "Close a connection whose keepalive ping is not answered in time");
+ABSL_FLAG(int, min_client_ping_interval_ms, 0,
+          "Shortest ping interval allowed to clients (0: gRPC's 5 min)");
+ABSL_FLAG(bool, keepalive_permit_without_calls, false,
+          "Allow client keepalive pings on connections without calls");
+ABSL_FLAG(int, max_connection_age_ms, 0,
+          "Close connections after this many ms so that clients re-resolve "
+          "and spread over replicas (0: never)");
+ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection");
+// Operations.
+ABSL_FLAG(int, metrics_port, -1,
+          "HTTP port for /metrics (Prometheus), /healthz and /readyz "
+          "(-1: none, 0: pick a free one)");
+ABSL_FLAG(double, access_log, 0,
+          "Write an access log line per call, at most this many per second "
+          "(0: no access log)");
 ABSL_FLAG(int, drain_seconds, 10,
-          "On SIGTERM/SIGINT, time given to calls in flight before exit");
+          "On SIGTERM/SIGINT, time given to calls in flight and queued "
+          "inputs before they are cancelled");
 
 namespace {
 
@@ -44,34 +82,62 @@ std::vector<std::string> CollectModelFlags(int argc, char** argv) {
   return models;
 }
 
+beex::ServerOptions OptionsFromFlags() {
+  beex::ServerOptions o;
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.batching.max_batch_size = std::max(1, absl::GetFlag(FLAGS_max_batch_size));
+  o.batching.max_batch_tokens =
+      std::max(0, absl::GetFlag(FLAGS_max_batch_tokens));
+  o.batching.max_delay =
+      absl::Microseconds(std::max(0, absl::GetFlag(FLAGS_max_batch_delay_us)));
+  o.batching.max_queue = std::max(1, absl::GetFlag(FLAGS_max_queue));
+  o.batching.num_workers = std::max(1, absl::GetFlag(FLAGS_batch_threads));
+  o.tokenizer_threads = std::max(0, absl::GetFlag(FLAGS_tokenizer_threads));
+  o.max_pending_requests =
+      std::max(1, absl::GetFlag(FLAGS_max_pending_requests));
+  o.limits.max_inputs = std::max(1, absl::GetFlag(FLAGS_max_inputs));
+  o.limits.max_text_bytes = std::max(1, absl::GetFlag(FLAGS_max_text_bytes));
+  o.transport.max_receive_message_bytes =
+      std::max(1024, absl::GetFlag(FLAGS_max_message_bytes));
+  o.transport.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  o.transport.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  o.transport.keepalive_time_ms = absl::GetFlag(FLAGS_keepalive_time_ms);
+  o.transport.keepalive_timeout_ms = absl::GetFlag(FLAGS_keepalive_timeout_ms);
+  o.transport.min_client_ping_interval_ms =
+      absl::GetFlag(FLAGS_min_client_ping_interval_ms);
+  o.transport.permit_keepalive_without_calls =
+      absl::GetFlag(FLAGS_keepalive_permit_without_calls);
+  o.transport.max_connection_age_ms =
+      absl::GetFlag(FLAGS_max_connection_age_ms);
+  o.transport.reflection = absl::GetFlag(FLAGS_reflection);
+  o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  o.access_log_per_second = std::max(0.0, absl::GetFlag(FLAGS_access_log));
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves binarized early-exit text models over gRPC.\n"
       "  beex-server --model sst2=models/sst2.beex --model "
-      "stsb=models/stsb.beex --port 50051");
+      "stsb=models/stsb.beex --port 50051 --metrics_port 9090\n"
+      "SIGHUP reloads every model from its path; SIGTERM/SIGINT drain and "
+      "exit 0.");
   const std::vector<std::string> model_flags = CollectModelFlags(argc, argv);
   absl::ParseCommandLine(argc, argv);
 
-  // Signals are taken by sigwait below, not by whichever thread they hit.
+  // Signals are taken by sigwait below, not by whichever thread they hit;
+  // blocked before any thread starts, so every thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  beex::ServerOptions options;
-  options.host = absl::GetFlag(FLAGS_host);
-  options.port = absl::GetFlag(FLAGS_port);
-  options.batching.max_batch_size =
-      std::max(1, absl::GetFlag(FLAGS_max_batch_size));
-  options.batching.max_delay =
-      absl::Microseconds(std::max(0, absl::GetFlag(FLAGS_max_batch_delay_us)));
-  options.batching.max_queue = std::max(1, absl::GetFlag(FLAGS_max_queue));
-  options.limits.max_inputs = std::max(1, absl::GetFlag(FLAGS_max_inputs));
-  options.limits.max_text_bytes =
-      std::max(1, absl::GetFlag(FLAGS_max_text_bytes));
+  beex::ServerOptions options = OptionsFromFlags();
   for (const auto& flag : model_flags) {
     auto parsed = beex::ParseModelFlag(flag);
     if (!parsed.ok()) {
@@ -80,21 +146,59 @@ int main(int argc, char** argv) {
     }
     options.models.push_back(*parsed);
   }
-  spdlog::info("beex-server: {} model(s), batch {} inputs / {} us, queue {}",
-               options.models.size(), options.batching.max_batch_size,
-               absl::ToInt64Microseconds(options.batching.max_delay),
-               options.batching.max_queue);
-  auto server = beex::BeexServer::Start(options);
+  const auto& b = options.batching;
+  const auto& t = options.transport;
+  spdlog::info(
+      "beex-server: {} model(s); batch {} inputs / {} tokens / {} us, queue "
+      "{} inputs, {} batch thread(s) per model; tokenizer threads {}, pending "
+      "requests {}; limits {} inputs x {} bytes, messages {} bytes; {}; "
+      "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
+      "{}/s; drain {} s",
+      options.models.size(), b.max_batch_size, b.max_batch_tokens,
+      absl::ToInt64Microseconds(b.max_delay), b.max_queue, b.num_workers,
+      options.tokenizer_threads == 0
+          ? std::string("auto")
+          : std::to_string(options.tokenizer_threads),
+      options.max_pending_requests, options.limits.max_inputs,
+      options.limits.max_text_bytes, t.max_receive_message_bytes,
+      t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
+      t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
+      options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds));
+
+  auto server = beex::BeexServer::Create(options);
   if (!server.ok()) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
+  spdlog::info("listening on {}:{} (not serving until the models are warm)",
+               options.host, (*server)->port());
+  if ((*server)->metrics_port() >= 0) {
+    spdlog::info("metrics on http://{}:{}/metrics", options.host,
+                 (*server)->metrics_port());
+  }
+  if (auto s = (*server)->LoadModels(); !s.ok()) {
+    spdlog::error("cannot load models: {}", s.ToString());
+    (*server)->Shutdown(absl::ZeroDuration());
+    return 1;
+  }
   spdlog::info("serving on {}:{}", options.host, (*server)->port());
 
-  int signal = 0;
-  sigwait(&signals, &signal);
-  spdlog::info("signal {}: draining for up to {} s", signal,
-               absl::GetFlag(FLAGS_drain_seconds));
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal == SIGHUP) {
+      if (auto s = (*server)->Reload(); s.ok()) {
+        spdlog::info("reloaded every model");
+      } else {
+        spdlog::error("reload incomplete, old versions keep serving: {}",
+                      s.ToString());
+      }
+      continue;
+    }
+    spdlog::info("signal {}: draining for up to {} s", signal,
+                 absl::GetFlag(FLAGS_drain_seconds));
+    break;
+  }
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
   server->reset();
   spdlog::info("stopped");

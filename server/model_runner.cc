@@ -1,14 +1,33 @@
 #include "server/model_runner.h"
 
+#include <map>
+#include <set>
+
 #include "absl/time/clock.h"
 
 namespace beex {
 
-ModelRunner::ModelRunner(std::unique_ptr<Model> model, BatcherOptions options)
+ModelRunner::ModelRunner(std::shared_ptr<const Model> model,
+                         RunnerOptions options)
     : model_(std::move(model)),
-      batcher_(options, [this](std::vector<WorkItem> batch) {
-        RunBatch(std::move(batch));
-      }) {}
+      options_(std::move(options)),
+      batcher_(
+          options_.batching,
+          [this](std::vector<WorkItem> batch) { RunBatch(std::move(batch)); },
+          BatcherHooks<WorkItem>{
+              .cost =
+                  [](const WorkItem& item) {
+                    return item.input.tokens.ids.size();
+                  },
+              .is_live =
+                  [](const WorkItem& item) {
+                    return item.request->Liveness().ok();
+                  },
+              .drop =
+                  [this](std::vector<WorkItem> items) {
+                    Drop(std::move(items));
+                  },
+          }) {}
 
 absl::Status ModelRunner::Submit(std::shared_ptr<PendingRequest> request,
                                  std::vector<PreparedInput> inputs,
@@ -21,17 +40,47 @@ absl::Status ModelRunner::Submit(std::shared_ptr<PendingRequest> request,
   return batcher_.Enqueue(std::move(items));
 }
 
+void ModelRunner::Drop(std::vector<WorkItem> items) {
+  // Counted per request: the inputs of one request go together.
+  std::map<absl::StatusCode, size_t> counts;
+  std::set<const PendingRequest*> seen;
+  for (auto& item : items) {
+    absl::Status why = item.request->Liveness();
+    if (why.ok()) why = absl::CancelledError("dropped");
+    if (seen.insert(item.request.get()).second) ++counts[why.code()];
+    item.request->Fail(why);
+  }
+  dropped_ += items.size();
+  if (options_.observer != nullptr) {
+    for (const auto& [code, n] : counts) {
+      options_.observer->OnDropped(model_->spec(), code, n);
+    }
+  }
+}
+
 void ModelRunner::RunBatch(std::vector<WorkItem> batch) {
+  if (options_.before_batch) options_.before_batch(model_->spec().name);
   std::vector<PreparedInput> inputs;
   inputs.reserve(batch.size());
-  for (auto& item : batch) inputs.push_back(std::move(item.input));
+  size_t tokens = 0;
+  for (auto& item : batch) {
+    tokens += item.input.tokens.ids.size();
+    inputs.push_back(std::move(item.input));
+  }
   const absl::Time start = absl::Now();
   const std::vector<Prediction> predictions = model_->Predict(inputs);
+  std::vector<ItemTiming> timings(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    ItemTiming timing;
-    timing.queue_us = absl::ToInt64Microseconds(start - batch[i].arrival);
-    timing.compute_us = predictions[i].compute_us;
-    batch[i].request->Complete(batch[i].index, predictions[i], timing);
+    timings[i].queue_us = absl::ToInt64Microseconds(start - batch[i].arrival);
+    timings[i].compute_us = predictions[i].compute_us;
+  }
+  computed_ += batch.size();
+  // Metrics first: a test that sees its reply also sees it counted.
+  if (options_.observer != nullptr) {
+    options_.observer->OnBatch(model_->spec(), tokens, predictions, timings);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].request->Complete(batch[i].index, predictions[i], timings[i]);
   }
 }
 

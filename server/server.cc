@@ -1,23 +1,105 @@
 #include "server/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
 namespace beex {
 namespace {
 
-// Runs one input through every block so that the first real request does
-// not pay for primitive creation.
-void WarmUp(const Model& model) {
-  const ModelSpec& spec = model.spec();
-  auto tokens = model.Tokenize(
-      {"warm up", spec.pair_input ? std::optional<std::string_view>("warm up")
-                                  : std::nullopt});
-  if (!tokens.ok()) return;
-  PreparedInput input{*std::move(tokens), ExitSettings{}};
-  model.Predict(std::span<const PreparedInput>(&input, 1));
+constexpr char kServiceName[] = "beex.v1.Inference";
+
+// Forwards what the model runners report to the Prometheus metrics.
+class MetricsObserver final : public RunnerObserver {
+ public:
+  explicit MetricsObserver(BeexMetrics* metrics) : metrics_(metrics) {}
+
+  void OnBatch(const ModelSpec& model, size_t tokens,
+               std::span<const Prediction> predictions,
+               std::span<const ItemTiming> timings) override {
+    int64_t compute_us = 0;
+    for (const ItemTiming& t : timings) {
+      metrics_->RecordQueue(model.name, t.queue_us * 1e-6);
+      compute_us = std::max(compute_us, t.compute_us);
+    }
+    metrics_->RecordBatch(model.name, static_cast<int>(predictions.size()),
+                          static_cast<int>(tokens), compute_us * 1e-6);
+    for (const Prediction& p : predictions) {
+      metrics_->RecordExit(model.name, p.exit_layer, model.num_layers);
+    }
+  }
+
+  void OnDropped(const ModelSpec& model, absl::StatusCode code,
+                 size_t requests) override {
+    const char* reason =
+        code == absl::StatusCode::kDeadlineExceeded ? "deadline" : "cancelled";
+    for (size_t i = 0; i < requests; ++i) {
+      metrics_->RecordDropped(model.name, reason);
+    }
+  }
+
+ private:
+  BeexMetrics* metrics_;
+};
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the TLS ", what, " file ", path));
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  if (s.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the TLS ", what, " file ", path, " is not PEM"));
+  }
+  return s.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const TransportOptions& t) {
+  if (t.tls_cert_path.empty() && t.tls_key_path.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  if (t.tls_cert_path.empty() || t.tls_key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate and a key (--tls_cert, --tls_key)");
+  }
+  auto cert = ReadPem(t.tls_cert_path, "certificate");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem(t.tls_key_path, "key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+void ApplyTransport(const TransportOptions& t, grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(t.max_receive_message_bytes);
+  if (t.keepalive_time_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, t.keepalive_time_ms);
+  }
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             t.keepalive_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                             t.permit_keepalive_without_calls ? 1 : 0);
+  if (t.min_client_ping_interval_ms > 0) {
+    builder.AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        t.min_client_ping_interval_ms);
+  }
+  if (t.max_connection_age_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               t.max_connection_age_ms);
+  }
 }
 
 }  // namespace
@@ -32,54 +114,157 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseModelFlag(
   return std::make_pair(flag.substr(0, eq), flag.substr(eq + 1));
 }
 
-absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Start(
+BeexServer::BeexServer(Private, const ServerOptions& options,
+                       std::unique_ptr<BeexMetrics> metrics)
+    : options_(options), metrics_(std::move(metrics)) {
+  if (options_.access_log_per_second > 0) {
+    access_log_ = std::make_unique<AccessLog>(options_.access_log_per_second);
+  }
+  observer_ = std::make_unique<MetricsObserver>(metrics_.get());
+  RunnerOptions runner;
+  runner.batching = options_.batching;
+  runner.observer = observer_.get();
+  runner.before_batch = options_.before_batch;
+  registry_ = std::make_unique<ModelRegistry>(runner);
+  const int threads =
+      options_.tokenizer_threads > 0
+          ? options_.tokenizer_threads
+          : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  pool_ = std::make_unique<WorkPool>(threads, options_.max_pending_requests);
+  ServiceDeps deps;
+  deps.registry = registry_.get();
+  deps.limits = options_.limits;
+  deps.pool = pool_.get();
+  deps.serving = &serving_;
+  deps.metrics = metrics_.get();
+  deps.access_log = access_log_.get();
+  service_ = std::make_unique<InferenceService>(deps);
+}
+
+absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Create(
     const ServerOptions& options) {
   if (options.models.empty()) {
     return absl::InvalidArgumentError("no model given (--model NAME=PATH)");
   }
-  ModelRunners runners;
-  for (const auto& [name, path] : options.models) {
-    if (runners.contains(name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model name '", name, "' given twice"));
+  for (size_t i = 0; i < options.models.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (options.models[i].first == options.models[j].first) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model name '", options.models[i].first, "' given twice"));
+      }
     }
-    auto model = Model::Load(path, name);
-    if (!model.ok()) return model.status();
-    WarmUp(**model);
-    const ModelSpec& spec = (*model)->spec();
-    spdlog::info(
-        "loaded model {} from {}: {}, {} blocks, hidden {}, {} bytes, default "
-        "exit {} (threshold {}, patience {})",
-        name, path,
-        spec.task == Task::kRegression ? "regression" : "classification",
-        spec.num_layers, spec.hidden, spec.bundle_bytes,
-        ExitPolicyName(spec.default_exit.policy), spec.default_exit.threshold,
-        spec.default_exit.patience);
-    runners.emplace(name, std::make_unique<ModelRunner>(*std::move(model),
-                                                        options.batching));
   }
+  auto credentials = Credentials(options.transport);
+  if (!credentials.ok()) return credentials.status();
+  auto metrics = BeexMetrics::Create();
+  if (!metrics.ok()) return metrics.status();
   auto server =
-      std::make_unique<BeexServer>(std::move(runners), options.limits);
+      std::make_unique<BeexServer>(Private(), options, *std::move(metrics));
+
+  // Both are process-wide switches that take effect for servers built
+  // afterwards.
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options.transport.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &server->port_);
-  builder.RegisterService(&server->service_);
+                           *credentials, &server->port_);
+  ApplyTransport(options.transport, builder);
+  builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
   }
+  server->SetServing(false);
+
+  if (options.metrics_port >= 0) {
+    HttpServer::Handlers handlers;
+    BeexServer* s = server.get();
+    handlers.metrics = [s] { return s->RenderMetrics(); };
+    handlers.ready = [s] { return s->serving(); };
+    auto http = HttpServer::Start(options.host, options.metrics_port,
+                                  std::move(handlers));
+    if (!http.ok()) return http.status();
+    server->http_ = *std::move(http);
+  }
   return server;
 }
 
-void BeexServer::Shutdown(absl::Duration drain) {
-  if (server_) {
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
-    server_->Wait();
-    server_.reset();
+absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Start(
+    const ServerOptions& options) {
+  auto server = Create(options);
+  if (!server.ok()) return server.status();
+  if (auto s = (*server)->LoadModels(); !s.ok()) return s;
+  return server;
+}
+
+absl::Status BeexServer::LoadModels() {
+  for (const auto& [name, path] : options_.models) {
+    if (auto s = registry_->Load(name, path); !s.ok()) return s;
+    metrics_->RegisterModel(name,
+                            registry_->Get(name)->model().spec().num_layers);
+  }
+  SetServing(true);
+  return absl::OkStatus();
+}
+
+absl::Status BeexServer::Reload() {
+  spdlog::info("reloading {} model(s)", registry_->size());
+  const absl::Status s = registry_->ReloadAll();
+  for (const auto& runner : registry_->All()) {
+    const ModelSpec& spec = runner->model().spec();
+    metrics_->RegisterModel(spec.name, spec.num_layers);
+  }
+  return s;
+}
+
+void BeexServer::SetServing(bool serving) {
+  serving_.store(serving);
+  if (server_ != nullptr) {
+    grpc::HealthCheckServiceInterface* health =
+        server_->GetHealthCheckService();
+    if (health != nullptr) {
+      health->SetServingStatus(serving);  // "" and every service
+      health->SetServingStatus(kServiceName, serving);
+    }
   }
 }
 
-BeexServer::~BeexServer() { Shutdown(absl::Seconds(5)); }
+std::string BeexServer::RenderMetrics() {
+  // Queue depths are read when scraped rather than kept up to date on every
+  // enqueue.
+  for (const auto& runner : registry_->All()) {
+    metrics_->SetQueueDepth(runner->model().spec().name,
+                            static_cast<double>(runner->queued()));
+  }
+  return metrics_->Render();
+}
+
+void BeexServer::Shutdown(absl::Duration drain) {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  SetServing(false);
+  if (server_ != nullptr) {
+    // Refuses new calls at once; calls in flight keep the pool and the
+    // workers, which run until it returns. At the deadline gRPC cancels what
+    // is left, and each call's OnCancel finishes it.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
+    server_->Wait();
+  }
+  pool_->Stop();
+  registry_->StopAll();  // queued inputs of cancelled calls are dropped
+  if (http_ != nullptr) http_->Stop();
+}
+
+BeexServer::~BeexServer() {
+  Shutdown(absl::Seconds(5));
+  // The gRPC server goes before the service it calls into.
+  server_.reset();
+}
 
 }  // namespace beex

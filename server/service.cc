@@ -1,19 +1,16 @@
 #include "server/service.h"
 
-#include <atomic>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
+#include "server/unary_call.h"
 
 namespace beex {
 namespace {
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
 
 constexpr std::pair<ExitPolicyKind, v1::ExitPolicy> kPolicies[] = {
     {ExitPolicyKind::kNone, v1::EXIT_POLICY_NONE},
@@ -88,47 +85,62 @@ void Fill(const ModelSpec& spec, const Prediction& p,
   r->set_num_tokens(p.num_tokens);
 }
 
-// One Classify or Regress call in flight: filled in by the model's worker,
-// finished when the last input is done.
-template <typename Response>
-class PendingCall final : public PendingRequest {
- public:
-  PendingCall(grpc::ServerUnaryReactor* reactor, Response* response,
-              const ModelSpec* spec, size_t inputs, absl::Time arrival)
-      : reactor_(reactor),
-        response_(response),
-        spec_(spec),
-        remaining_(inputs),
-        arrival_(arrival) {
-    for (size_t i = 0; i < inputs; ++i) response_->add_results();
-  }
-
-  void Complete(size_t index, const Prediction& prediction,
-                const ItemTiming& timing) override {
-    Fill(*spec_, prediction, response_, index);
-    auto* t =
-        response_->mutable_results(static_cast<int>(index))->mutable_timing();
-    t->set_queue_us(timing.queue_us);
-    t->set_compute_us(timing.compute_us);
-    if (remaining_.fetch_sub(1) == 1) {
-      const int64_t total = absl::ToInt64Microseconds(absl::Now() - arrival_);
-      for (auto& r : *response_->mutable_results()) {
-        r.mutable_timing()->set_total_us(total);
-      }
-      reactor_->Finish(grpc::Status::OK);
-    }
-  }
-
- private:
-  grpc::ServerUnaryReactor* reactor_;
-  Response* response_;
-  const ModelSpec* spec_;
-  std::atomic<size_t> remaining_;
-  absl::Time arrival_;
-};
-
 std::string InputField(size_t i, const char* name) {
   return absl::StrCat("inputs[", i, "].", name);
+}
+
+absl::Status NotServing() {
+  return absl::UnavailableError(
+      "the server is not serving: loading models or draining");
+}
+
+// Validates and tokenizes one request against `runner`'s model.
+template <typename Request>
+absl::StatusOr<std::vector<PreparedInput>> Prepare(
+    const Request& request, const ModelRunner& runner, Task task,
+    const RequestLimits& limits) {
+  const ModelSpec& spec = runner.model().spec();
+  if (spec.task != task) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", spec.name, "' is a ",
+        spec.task == Task::kRegression ? "regression" : "classification",
+        " model; call ",
+        spec.task == Task::kRegression ? "Regress" : "Classify"));
+  }
+  const size_t n = request.inputs_size();
+  if (n == 0 || n > limits.max_inputs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs has ", n, " items; allowed 1..", limits.max_inputs));
+  }
+  auto exit = ResolveExit(request.exit(), spec);
+  if (!exit.ok()) return exit.status();
+
+  std::vector<PreparedInput> inputs(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& in = request.inputs(static_cast<int>(i));
+    if (auto s = ValidateText(in.text(), InputField(i, "text"), limits);
+        !s.ok()) {
+      return s;
+    }
+    if (in.has_text_pair()) {
+      if (auto s =
+              ValidateText(in.text_pair(), InputField(i, "text_pair"), limits);
+          !s.ok()) {
+        return s;
+      }
+    }
+    auto tokens = runner.model().Tokenize(
+        {in.text(), in.has_text_pair()
+                        ? std::optional<std::string_view>(in.text_pair())
+                        : std::nullopt});
+    if (!tokens.ok()) {
+      return absl::Status(
+          tokens.status().code(),
+          absl::StrCat("inputs[", i, "]: ", tokens.status().message()));
+    }
+    inputs[i] = {*std::move(tokens), *exit};
+  }
+  return inputs;
 }
 
 }  // namespace
@@ -137,75 +149,89 @@ template <typename Request, typename Response>
 grpc::ServerUnaryReactor* InferenceService::Predict(
     grpc::CallbackServerContext* context, const Request* request,
     Response* response, Task task) {
-  const absl::Time arrival = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto fail = [reactor](const absl::Status& s) {
-    reactor->Finish(ToGrpc(s));
-    return reactor;
+  const char* method = task == Task::kRegression ? "Regress" : "Classify";
+  // Metrics label the call with the model as sent; BeexMetrics folds names
+  // of models it does not serve into one label.
+  std::string model_label =
+      FirstInvalidUtf8(request->model()) == std::string_view::npos
+          ? request->model()
+          : std::string(BeexMetrics::kUnknownModel);
+  std::string peer = deps_.access_log ? context->peer() : std::string();
+  // Counted in flight only once serving: every model is registered with the
+  // metrics by then, so the +1 and the -1 land on the same label.
+  const bool serving = deps_.serving->load();
+  if (serving && deps_.metrics) deps_.metrics->AddInflight(model_label, 1);
+  auto on_finish = [deps = deps_, model = model_label, peer = std::move(peer),
+                    method, serving, n = request->inputs_size(),
+                    start = absl::Now()](const grpc::Status& s) {
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    if (deps.metrics) {
+      deps.metrics->RecordRequest(model, method, s.error_code(), seconds);
+      if (serving) deps.metrics->AddInflight(model, -1);
+    }
+    if (deps.access_log) {
+      AccessLog::Entry e;
+      e.peer = peer;
+      e.method = method;
+      e.model = model;
+      e.code = s.error_code();
+      e.inputs = n;
+      e.seconds = seconds;
+      deps.access_log->Log(e);
+    }
   };
-  if (FirstInvalidUtf8(request->model()) != std::string_view::npos) {
-    return fail(absl::InvalidArgumentError("model is not valid UTF-8"));
+  auto call =
+      UnaryCall<Response>::Create(context, response, std::move(on_finish));
+  if (!serving) {
+    call->Finish(NotServing());
+    return call->reactor();
   }
-  auto it = runners_->find(request->model());
-  if (it == runners_->end()) {
-    return fail(absl::NotFoundError(
-        absl::StrCat("model '", request->model(), "' is not loaded")));
-  }
-  ModelRunner& runner = *it->second;
-  const ModelSpec& spec = runner.model().spec();
-  if (spec.task != task) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-        "model '", spec.name, "' is a ",
-        spec.task == Task::kRegression ? "regression" : "classification",
-        " model; call ",
-        spec.task == Task::kRegression ? "Regress" : "Classify")));
-  }
-  const size_t n = request->inputs_size();
-  if (n == 0 || n > limits_.max_inputs) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-        "inputs has ", n, " items; allowed 1..", limits_.max_inputs)));
-  }
-  auto exit = ResolveExit(request->exit(), spec);
-  if (!exit.ok()) return fail(exit.status());
-
-  std::vector<PreparedInput> inputs(n);
-  for (size_t i = 0; i < n; ++i) {
-    const auto& in = request->inputs(static_cast<int>(i));
-    if (auto s = ValidateText(in.text(), InputField(i, "text"), limits_);
-        !s.ok()) {
-      return fail(s);
+  const bool scheduled = deps_.pool->TrySchedule([this, call, request, response,
+                                                  task, model_label] {
+    if (absl::Status live = call->Liveness(); !live.ok()) {
+      call->Fail(live);  // expired or left before its turn
+      return;
     }
-    if (in.has_text_pair()) {
-      if (auto s =
-              ValidateText(in.text_pair(), InputField(i, "text_pair"), limits_);
-          !s.ok()) {
-        return fail(s);
+    if (FirstInvalidUtf8(request->model()) != std::string_view::npos) {
+      call->Fail(absl::InvalidArgumentError("model is not valid UTF-8"));
+      return;
+    }
+    const absl::Status s = deps_.registry->WithRunner(
+        request->model(), [&](ModelRunner& runner) -> absl::Status {
+          auto inputs = Prepare(*request, runner, task, deps_.limits);
+          if (!inputs.ok()) return inputs.status();
+          response->set_model(runner.model().spec().name);
+          auto fill = [model = runner.shared_model()](
+                          Response* r, size_t index, const Prediction& p,
+                          const ItemTiming& timing) {
+            Fill(model->spec(), p, r, index);
+            auto* t =
+                r->mutable_results(static_cast<int>(index))->mutable_timing();
+            t->set_queue_us(timing.queue_us);
+            t->set_compute_us(timing.compute_us);
+          };
+          if (!call->StartQueued(inputs->size(), std::move(fill))) {
+            return absl::OkStatus();  // the client left; already finished
+          }
+          return runner.Submit(call, *std::move(inputs), call->arrival());
+        });
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kResourceExhausted && deps_.metrics) {
+        deps_.metrics->RecordDropped(model_label, "queue_full");
       }
+      call->Fail(s);
     }
-    auto tokens = runner.model().Tokenize(
-        {in.text(), in.has_text_pair()
-                        ? std::optional<std::string_view>(in.text_pair())
-                        : std::nullopt});
-    if (!tokens.ok()) {
-      return fail(absl::Status(
-          tokens.status().code(),
-          absl::StrCat("inputs[", i, "]: ", tokens.status().message())));
-    }
-    inputs[i] = {*std::move(tokens), *exit};
+  });
+  if (!scheduled) {
+    if (deps_.metrics) deps_.metrics->RecordDropped(model_label, "queue_full");
+    call->Finish(absl::ResourceExhaustedError(
+        absl::StrCat("too many requests waiting to be tokenized (limit ",
+                     deps_.pool->max_pending(), ")")));
   }
-  response->set_model(spec.name);
-  auto call = std::make_shared<PendingCall<Response>>(reactor, response, &spec,
-                                                      n, arrival);
-  if (auto s = runner.Submit(std::move(call), std::move(inputs), arrival);
-      !s.ok()) {
-    return fail(s);
-  }
-  return reactor;
+  return call->reactor();
 }
 
-InferenceService::InferenceService(const ModelRunners* runners,
-                                   RequestLimits limits)
-    : runners_(runners), limits_(limits) {
+InferenceService::InferenceService(ServiceDeps deps) : deps_(deps) {
   // Replaces the generated handlers of Classify and Regress with ones that
   // parse the wire twins; the service's methods are indexed in .proto order.
   // gRPC owns the handlers it is given, as in the generated constructor.
@@ -271,27 +297,49 @@ v1::ModelInfo DescribeModel(const ModelSpec& spec) {
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
     grpc::CallbackServerContext* context,
     const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto it = runners_->find(request->model());
-  if (it == runners_->end()) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("model '", request->model(), "' is not loaded")));
-  } else {
-    *response = DescribeModel(it->second->model().spec());
-    reactor->Finish(grpc::Status::OK);
+  const absl::Time start = absl::Now();
+  absl::Status s = NotServing();
+  if (deps_.serving->load()) {
+    s = deps_.registry->WithRunner(request->model(), [&](ModelRunner& runner) {
+      *response = DescribeModel(runner.model().spec());
+      return absl::OkStatus();
+    });
   }
-  return reactor;
+  return FinishNow(context, "GetModelInfo", request->model(), s, start);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest*,
     v1::ListModelsResponse* response) {
-  for (const auto& [name, runner] : *runners_) {
-    *response->add_models() = DescribeModel(runner->model().spec());
+  const absl::Time start = absl::Now();
+  absl::Status s = NotServing();
+  if (deps_.serving->load()) {
+    for (const auto& runner : deps_.registry->All()) {
+      *response->add_models() = DescribeModel(runner->model().spec());
+    }
+    s = absl::OkStatus();
+  }
+  return FinishNow(context, "ListModels", "", s, start);
+}
+
+grpc::ServerUnaryReactor* InferenceService::FinishNow(
+    grpc::CallbackServerContext* context, const char* method,
+    const std::string& model, const absl::Status& status, absl::Time start) {
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const int code = static_cast<int>(status.code());
+  if (deps_.metrics) deps_.metrics->RecordRequest(model, method, code, seconds);
+  if (deps_.access_log) {
+    AccessLog::Entry e;
+    const std::string peer = context->peer();
+    e.peer = peer;
+    e.method = method;
+    e.model = model;
+    e.code = code;
+    e.seconds = seconds;
+    deps_.access_log->Log(e);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(ToGrpc(status));
   return reactor;
 }
 

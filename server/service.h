@@ -1,29 +1,45 @@
 #ifndef BEEX_SERVER_SERVICE_H_
 #define BEEX_SERVER_SERVICE_H_
 
-#include <map>
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "beex/server/wire_requests.pb.h"
 #include "beex/v1/inference.grpc.pb.h"
-#include "server/model_runner.h"
+#include "server/access_log.h"
+#include "server/beex_metrics.h"
+#include "server/model_registry.h"
 #include "server/validation.h"
+#include "server/work_pool.h"
 
 namespace beex {
 
-using ModelRunners = std::map<std::string, std::unique_ptr<ModelRunner>>;
+// What the service works with; none of it is owned.
+struct ServiceDeps {
+  const ModelRegistry* registry = nullptr;
+  RequestLimits limits;
+  // Validates and tokenizes requests (see work_pool.h for why not on gRPC's
+  // threads).
+  WorkPool* pool = nullptr;
+  // False while models load and from the start of a drain: inference calls
+  // then get UNAVAILABLE.
+  const std::atomic<bool>* serving = nullptr;
+  BeexMetrics* metrics = nullptr;   // may be null
+  AccessLog* access_log = nullptr;  // may be null
+};
 
-// The beex.v1.Inference service on gRPC's callback API: handlers validate
-// and tokenize on the gRPC thread, queue the inputs, and return at once; the
-// model's worker completes the call. No handler blocks on compute.
+// The beex.v1.Inference service on gRPC's callback API. A handler only
+// checks that the server is serving and hands the request to the pool; a
+// pool thread validates and tokenizes it and queues its inputs; the model's
+// worker completes the call. No gRPC thread waits on tokenizing or compute.
 //
 // Classify and Regress take the wire twins of their requests
 // (server/proto/beex/server/wire_requests.proto) so that invalid UTF-8 reaches
 // validation instead of failing in protobuf's parser.
 class InferenceService final : public v1::Inference::CallbackService {
  public:
-  InferenceService(const ModelRunners* runners, RequestLimits limits);
+  explicit InferenceService(ServiceDeps deps);
 
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,
@@ -43,13 +59,19 @@ class InferenceService final : public v1::Inference::CallbackService {
       const server::wire::RegressRequest* request,
       v1::RegressResponse* response);
 
+  // Answers a call handled inline, with its metrics and access log line.
+  grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                      const char* method,
+                                      const std::string& model,
+                                      const absl::Status& status,
+                                      absl::Time start);
+
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const Request* request, Response* response,
                                     Task task);
 
-  const ModelRunners* runners_;
-  RequestLimits limits_;
+  const ServiceDeps deps_;
 };
 
 // The ModelInfo message of a loaded model.

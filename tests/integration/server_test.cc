@@ -87,7 +87,7 @@ TEST_F(ServerTest, ClassifyMatchesTheEngineInProcess) {
   ASSERT_TRUE(Classify(req, &resp).ok());
   ASSERT_EQ(resp.results_size(), 3);
   EXPECT_EQ(resp.model(), "sst2");
-  const Model& model = server_->runners().at("sst2")->model();
+  const Model& model = server_->runner("sst2")->model();
   for (int i = 0; i < 3; ++i) {
     const auto& r = resp.results(i);
     auto tokens = model.Tokenize({texts[i], std::nullopt});

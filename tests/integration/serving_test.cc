@@ -1,0 +1,495 @@
+// The server as operators run it, over a real gRPC channel on loopback:
+// overload, deadlines, cancellation, drain, reload under load, TLS, metrics
+// checked against the calls sent, health and reflection.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "beex/v1/inference.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+#include "tests/integration/serving_test_util.h"
+#include "tests/prometheus_text.h"
+#include "tests/test_util.h"
+
+namespace beex {
+namespace {
+
+using ::beex::testing::Gate;
+using ::beex::testing::WaitFor;
+using ::testing::HasSubstr;
+using ServingStatus = grpc::health::v1::HealthCheckResponse;
+
+class ServingTest : public ::testing::Test {
+ protected:
+  // sst2 served with small batches, the gate in front of every batch, and
+  // the metrics port on.
+  ServerOptions Options() {
+    ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.models = {{"sst2", beex::testing::SourcePath("models/sst2.beex")}};
+    o.batching.max_batch_size = 1;
+    o.batching.max_delay = absl::ZeroDuration();
+    o.metrics_port = 0;
+    o.tokenizer_threads = 2;
+    o.before_batch = [this](const std::string&) { gate_.Pass(); };
+    return o;
+  }
+
+  void Start(const ServerOptions& o) {
+    auto s = BeexServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    Connect(grpc::InsecureChannelCredentials());
+  }
+  void Connect(std::shared_ptr<grpc::ChannelCredentials> creds) {
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()), creds);
+    stub_ = v1::Inference::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    gate_.Open();
+    server_.reset();
+  }
+
+  static v1::ClassifyRequest Sst2(int inputs) {
+    v1::ClassifyRequest r;
+    r.set_model("sst2");
+    for (int i = 0; i < inputs; ++i) {
+      r.add_inputs()->set_text(i % 2 ? "a dull, lifeless film"
+                                     : "a gripping, beautifully acted film");
+    }
+    return r;
+  }
+
+  grpc::Status Classify(const v1::ClassifyRequest& req,
+                        v1::ClassifyResponse* resp,
+                        absl::Duration timeout = absl::Seconds(30)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return stub_->Classify(&ctx, req, resp);
+  }
+
+  // Runs Classify on a thread of its own; the status lands in `out`.
+  std::thread ClassifyAsync(v1::ClassifyRequest req, grpc::Status* out,
+                            absl::Duration timeout = absl::Seconds(30)) {
+    return std::thread([this, req = std::move(req), out, timeout] {
+      v1::ClassifyResponse resp;
+      *out = Classify(req, &resp, timeout);
+    });
+  }
+
+  beex::testing::PromText Metrics() {
+    auto reply = beex::testing::HttpGet(server_->metrics_port(), "/metrics");
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->status, 200);
+    auto text = beex::testing::ParsePrometheusText(reply->body);
+    EXPECT_TRUE(text.ok()) << text.status() << "\n" << reply->body;
+    return text.ok() ? *text : beex::testing::PromText{};
+  }
+  double Metric(const beex::testing::PromText& text, const std::string& name,
+                const beex::testing::PromLabels& labels) {
+    return text.Value(name, labels).value_or(-1);
+  }
+
+  Gate gate_;
+  std::unique_ptr<BeexServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Inference::Stub> stub_;
+};
+
+TEST_F(ServingTest, FullQueueAnswersResourceExhaustedAtOnce) {
+  ServerOptions o = Options();
+  o.batching.max_queue = 4;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  auto runner = server_->runner("sst2");
+  gate_.Close();
+  grpc::Status held, b, c;
+  std::thread t1 = ClassifyAsync(Sst2(1), &held);
+  ASSERT_TRUE(gate_.AwaitHeld(1));  // the worker holds the first call
+  std::thread t2 = ClassifyAsync(Sst2(2), &b);
+  std::thread t3 = ClassifyAsync(Sst2(2), &c);
+  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 4; }));
+
+  v1::ClassifyResponse resp;
+  const absl::Time start = absl::Now();
+  const grpc::Status full = Classify(Sst2(1), &resp);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(full.error_message(), HasSubstr("queue full"));
+  // Refused without waiting for the held batch.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+
+  gate_.Open();
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_TRUE(held.ok()) << held.error_message();
+  EXPECT_TRUE(b.ok()) << b.error_message();
+  EXPECT_TRUE(c.ok()) << c.error_message();
+  EXPECT_EQ(runner->computed(), 5u);
+  const auto m = Metrics();
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"},
+                    {"method", "Classify"},
+                    {"code", "RESOURCE_EXHAUSTED"}}),
+            1);
+  EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
+                   {{"model", "sst2"}, {"reason", "queue_full"}}),
+            1);
+}
+
+TEST_F(ServingTest, ExpiredRequestIsDroppedBeforeCompute) {
+  ASSERT_NO_FATAL_FAILURE(Start(Options()));
+  auto runner = server_->runner("sst2");
+  gate_.Close();
+  grpc::Status held, expired;
+  std::thread t1 = ClassifyAsync(Sst2(1), &held);
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+  std::thread t2 = ClassifyAsync(Sst2(3), &expired, absl::Milliseconds(300));
+  t2.join();  // its deadline passes while the worker is held
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  gate_.Open();
+  t1.join();
+  EXPECT_TRUE(held.ok());
+  ASSERT_TRUE(WaitFor([&] { return runner->dropped() == 3; }));
+  EXPECT_EQ(runner->computed(), 1u);  // only the held call was computed
+  const auto m = Metrics();
+  EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
+                   {{"model", "sst2"}, {"reason", "deadline"}}),
+            1);
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"},
+                    {"method", "Classify"},
+                    {"code", "DEADLINE_EXCEEDED"}}),
+            1);
+}
+
+TEST_F(ServingTest, CancelledRequestIsDroppedBeforeCompute) {
+  ASSERT_NO_FATAL_FAILURE(Start(Options()));
+  auto runner = server_->runner("sst2");
+  gate_.Close();
+  grpc::Status held;
+  std::thread t1 = ClassifyAsync(Sst2(1), &held);
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+  grpc::ClientContext ctx;
+  grpc::Status cancelled;
+  std::thread t2([&] {
+    v1::ClassifyResponse resp;
+    cancelled = stub_->Classify(&ctx, Sst2(2), &resp);
+  });
+  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 2; }));
+  ctx.TryCancel();
+  t2.join();
+  EXPECT_EQ(cancelled.error_code(), grpc::StatusCode::CANCELLED);
+  // The server hears of the cancel, and answers, before the worker is free.
+  ASSERT_TRUE(WaitFor([&] {
+    return Metric(Metrics(), "beex_requests_total",
+                  {{"model", "sst2"},
+                   {"method", "Classify"},
+                   {"code", "CANCELLED"}}) == 1;
+  }));
+  gate_.Open();
+  t1.join();
+  EXPECT_TRUE(held.ok());
+  ASSERT_TRUE(WaitFor([&] { return runner->dropped() == 2; }));
+  EXPECT_EQ(runner->computed(), 1u);
+  EXPECT_EQ(Metric(Metrics(), "beex_dropped_requests_total",
+                   {{"model", "sst2"}, {"reason", "cancelled"}}),
+            1);
+}
+
+TEST_F(ServingTest, DrainFinishesEveryCallInFlight) {
+  ServerOptions o = Options();
+  o.batching.max_batch_size = 4;
+  o.batching.max_delay = absl::Seconds(10);  // only full batches are cut
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  auto runner = server_->runner("sst2");
+  gate_.Close();
+  std::vector<grpc::Status> statuses(6);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(ClassifyAsync(Sst2(1 + i % 3), &statuses[i]));
+  }
+  // 12 inputs: one batch of 4 held, 8 queued.
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 8; }));
+  std::thread drain([&] { server_->Shutdown(absl::Seconds(20)); });
+  ASSERT_TRUE(WaitFor([&] { return !server_->serving(); }));
+  // Not ready while draining; the operations port stays up to say so.
+  auto ready = beex::testing::HttpGet(server_->metrics_port(), "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 503);
+  gate_.Open();
+  for (auto& t : clients) t.join();
+  drain.join();
+  for (const auto& s : statuses) EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(runner->computed(), 12u);
+  EXPECT_EQ(runner->dropped(), 0u);
+}
+
+// The drain deadline passes while a batch is held: gRPC cancels the calls
+// left, every client gets an answer without waiting for the worker, and the
+// worker completing those calls later touches nothing that is gone.
+TEST_F(ServingTest, DrainDeadlineCancelsWhatIsLeftSafely) {
+  ServerOptions o = Options();
+  o.batching.max_batch_size = 2;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  auto runner = server_->runner("sst2");
+  gate_.Close();
+  std::vector<grpc::Status> statuses(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(ClassifyAsync(Sst2(2), &statuses[i]));
+  }
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 4; }));
+  std::atomic<bool> drained = false;
+  std::thread drain([&] {
+    server_->Shutdown(absl::Milliseconds(300));
+    drained = true;
+  });
+  const absl::Time start = absl::Now();
+  for (auto& t : clients) t.join();  // answered while the gate is closed
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  for (const auto& s : statuses) EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(drained);  // the held batch still has the worker
+  gate_.Open();           // now it completes calls that are over
+  drain.join();
+  EXPECT_EQ(runner->computed(), 2u);  // the held batch only
+  EXPECT_EQ(runner->dropped(), 4u);
+}
+
+TEST_F(ServingTest, ReloadUnderLoadDropsNothingAndABadBundleKeepsTheOld) {
+  const std::string dir = ::testing::TempDir() + "/reload";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/sst2.beex";
+  std::filesystem::copy_file(beex::testing::SourcePath("models/sst2.beex"),
+                             path,
+                             std::filesystem::copy_options::overwrite_existing);
+  ServerOptions o = Options();
+  o.models = {{"sst2", path}};
+  o.batching.max_batch_size = 8;
+  o.batching.max_delay = absl::Microseconds(500);
+  o.before_batch = nullptr;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+
+  std::atomic<bool> stop = false;
+  std::atomic<int> ok = 0, failed = 0;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      while (!stop) {
+        v1::ClassifyResponse resp;
+        const grpc::Status s = Classify(Sst2(1 + c), &resp);
+        if (s.ok() && resp.results_size() == 1 + c) {
+          ++ok;
+        } else {
+          ++failed;
+          ADD_FAILURE() << s.error_code() << " " << s.error_message();
+        }
+      }
+    });
+  }
+  auto first = server_->runner("sst2");
+  ASSERT_TRUE(WaitFor([&] { return ok > 20; }));
+  ASSERT_TRUE(server_->Reload().ok());
+  auto second = server_->runner("sst2");
+  EXPECT_NE(first, second);  // a new version serves
+  const int before_bad = ok;
+  ASSERT_TRUE(WaitFor([&] { return ok > before_bad + 20; }));
+
+  { std::ofstream(path, std::ios::trunc) << "not a bundle"; }
+  const absl::Status bad = server_->Reload();
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.message()), HasSubstr(path));
+  EXPECT_EQ(server_->runner("sst2"), second);  // the old one keeps serving
+  const int after_bad = ok;
+  ASSERT_TRUE(WaitFor([&] { return ok > after_bad + 20; }));
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_TRUE(first->queued() == 0);  // the old version finished its queue
+}
+
+TEST_F(ServingTest, TlsRoundTrip) {
+  const std::string dir = ::testing::TempDir() + "/tls";
+  std::filesystem::create_directories(dir);
+  auto files = beex::testing::MakeCertificate(dir);
+  ASSERT_TRUE(files.ok()) << files.status();
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.transport.tls_cert_path = files->first;
+  o.transport.tls_key_path = files->second;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = beex::testing::ReadFile(files->first);
+  Connect(grpc::SslCredentials(ssl));
+  v1::ClassifyResponse resp;
+  const grpc::Status s = Classify(Sst2(2), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.results(0).label(), "positive");
+
+  // A plaintext client gets nowhere.
+  Connect(grpc::InsecureChannelCredentials());
+  EXPECT_FALSE(Classify(Sst2(1), &resp, absl::Seconds(3)).ok());
+}
+
+TEST_F(ServingTest, TlsNeedsReadablePemCertificateAndKey) {
+  ServerOptions o = Options();
+  o.transport.tls_cert_path = "/nonexistent/cert.pem";
+  o.transport.tls_key_path = "/nonexistent/key.pem";
+  auto s = BeexServer::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("cannot read the TLS certificate"));
+  o.transport.tls_key_path = "";
+  s = BeexServer::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("both"));
+}
+
+TEST_F(ServingTest, MetricsAgreeWithTheCallsSent) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.batching.max_batch_size = 4;
+  o.batching.max_delay = absl::Microseconds(200);
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  constexpr int kCalls = 5, kInputs = 3;
+  int exits_at_first = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    v1::ClassifyResponse resp;
+    ASSERT_TRUE(Classify(Sst2(kInputs), &resp).ok());
+    for (const auto& r : resp.results()) exits_at_first += r.exit_layer() == 1;
+  }
+  v1::ClassifyResponse resp;
+  v1::ClassifyRequest bad = Sst2(1);
+  bad.mutable_inputs(0)->set_text("");
+  EXPECT_EQ(Classify(bad, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  bad.set_model("no-such-model");
+  EXPECT_EQ(Classify(bad, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  const auto m = Metrics();
+  const beex::testing::PromLabels sst2 = {{"model", "sst2"}};
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"}, {"method", "Classify"}, {"code", "OK"}}),
+            kCalls);
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"},
+                    {"method", "Classify"},
+                    {"code", "INVALID_ARGUMENT"}}),
+            1);
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "(unknown)"},
+                    {"method", "Classify"},
+                    {"code", "NOT_FOUND"}}),
+            1);
+  EXPECT_EQ(Metric(m, "beex_request_duration_seconds_count",
+                   {{"model", "sst2"}, {"method", "Classify"}}),
+            kCalls + 1);
+  EXPECT_EQ(Metric(m, "beex_exit_layer_count", sst2), kCalls * kInputs);
+  EXPECT_EQ(
+      Metric(m, "beex_exit_layer_bucket", {{"model", "sst2"}, {"le", "1"}}),
+      exits_at_first);
+  EXPECT_EQ(
+      Metric(m, "beex_exit_layer_bucket", {{"model", "sst2"}, {"le", "6"}}),
+      kCalls * kInputs);
+  EXPECT_EQ(Metric(m, "beex_batch_size_sum", sst2), kCalls * kInputs);
+  EXPECT_EQ(Metric(m, "beex_queue_duration_seconds_count", sst2),
+            kCalls * kInputs);
+  EXPECT_GE(Metric(m, "beex_compute_duration_seconds_count", sst2), kCalls);
+  EXPECT_GT(Metric(m, "beex_block_flops_saved_total", sst2), 0);
+  EXPECT_EQ(Metric(m, "beex_queue_depth", sst2), 0);
+  EXPECT_EQ(Metric(m, "beex_inflight_requests", sst2), 0);
+  auto health = beex::testing::HttpGet(server_->metrics_port(), "/healthz");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(ServingTest, HealthFollowsLoadingServingAndDraining) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  auto created = BeexServer::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  server_ = *std::move(created);
+  Connect(grpc::InsecureChannelCredentials());
+  // Listening, models not loaded yet.
+  EXPECT_EQ(*beex::testing::HealthCheck(channel_, ""),
+            ServingStatus::NOT_SERVING);
+  EXPECT_EQ(*beex::testing::HealthCheck(channel_, "beex.v1.Inference"),
+            ServingStatus::NOT_SERVING);
+  EXPECT_EQ(beex::testing::HttpGet(server_->metrics_port(), "/readyz")->status,
+            503);
+  v1::ClassifyResponse resp;
+  EXPECT_EQ(Classify(Sst2(1), &resp).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+
+  ASSERT_TRUE(server_->LoadModels().ok());
+  EXPECT_EQ(*beex::testing::HealthCheck(channel_, ""), ServingStatus::SERVING);
+  EXPECT_EQ(*beex::testing::HealthCheck(channel_, "beex.v1.Inference"),
+            ServingStatus::SERVING);
+  EXPECT_EQ(beex::testing::HttpGet(server_->metrics_port(), "/readyz")->status,
+            200);
+  EXPECT_TRUE(Classify(Sst2(1), &resp).ok());
+
+  // Reflection lists the services for grpcurl and friends.
+  auto services = beex::testing::ReflectionListServices(channel_);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, HasSubstr("beex.v1.Inference"));
+  EXPECT_THAT(*services, HasSubstr("grpc.health.v1.Health"));
+
+  server_->Shutdown(absl::Seconds(5));
+  EXPECT_FALSE(server_->serving());
+  // After the drain the port is closed: nothing answers SERVING.
+  auto after = beex::testing::HealthCheck(channel_, "");
+  EXPECT_TRUE(!after.ok() || *after != ServingStatus::SERVING);
+}
+
+// A bounded load test: 16 clients, mixed request sizes, a few seconds; every
+// call answered OK and counted once.
+TEST_F(ServingTest, LoadTestLosesNothing) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.batching.max_batch_size = 16;
+  o.batching.max_batch_tokens = 512;
+  o.batching.max_delay = absl::Microseconds(1000);
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  std::atomic<int> ok = 0, failed = 0, inputs = 0;
+  std::vector<std::thread> clients;
+  const absl::Time end = absl::Now() + absl::Seconds(3);
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; absl::Now() < end; ++i) {
+        const int n = 1 + (c + i) % 7;
+        v1::ClassifyResponse resp;
+        const grpc::Status s = Classify(Sst2(n), &resp);
+        if (s.ok() && resp.results_size() == n) {
+          ++ok;
+          inputs += n;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 16);
+  const auto m = Metrics();
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"}, {"method", "Classify"}, {"code", "OK"}}),
+            ok);
+  EXPECT_EQ(Metric(m, "beex_exit_layer_count", {{"model", "sst2"}}), inputs);
+  EXPECT_EQ(server_->runner("sst2")->computed(), static_cast<uint64_t>(inputs));
+}
+
+}  // namespace
+}  // namespace beex
