@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "server/server.h"
 
@@ -119,6 +120,13 @@ beex::ServerOptions OptionsFromFlags() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // absl's --help lists the flags of a file named like the program; ours
+  // live in main.cc.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "Serves binarized early-exit text models over gRPC.\n"
       "  beex-server --model sst2=models/sst2.beex --model "

@@ -5,3 +5,8 @@ beex_test(serving_test integration/serving_test.cc)
 target_link_libraries(serving_test PRIVATE beex_health_proto)
 # A hang (a drain that never ends) must fail, not stall CI.
 set_tests_properties(serving_test PROPERTIES TIMEOUT 300)
+
+add_test(NAME serving_cli_test
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/serving_cli_test.sh
+                 ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(serving_cli_test PROPERTIES TIMEOUT 300)
