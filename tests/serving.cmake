@@ -10,3 +10,10 @@ add_test(NAME serving_cli_test
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/serving_cli_test.sh
                  ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(serving_cli_test PROPERTIES TIMEOUT 300)
+
+# Not a test: the in-process side of bench/serving_bench.sh, built with the
+# tests so that the benchmark needs nothing else.
+add_executable(serving_engine_bench ${CMAKE_SOURCE_DIR}/bench/serving_engine_bench.cc)
+target_compile_options(serving_engine_bench PRIVATE ${BEEX_WARNINGS})
+target_include_directories(serving_engine_bench PRIVATE ${CMAKE_SOURCE_DIR})
+target_link_libraries(serving_engine_bench PRIVATE beex_engine)

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The serving benchmark (not a test): end-to-end gRPC throughput of
+# beex-server at 64 concurrent clients against the engine's in-process
+# throughput on the same texts, then latency at 70% of that maximum load
+# (open loop). Loopback only; stops by itself.
+#
+#   bench/serving_bench.sh [BUILD_DIR] [SECONDS]
+# Env: MODEL (default sst2), INPUTS (a file of texts, one per line; default:
+# the sentences of GLUE SST-2 dev, read at run time), BATCH (server
+# --max_batch_size and the engine's batch, 32), DELAY_US (2000), SERVER_FLAGS
+# (more beex-server flags).
+set -euo pipefail
+# Both sides run the same engine; on a shared machine OpenMP's spinning
+# workers (the default ACTIVE wait) starve everything else.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$src/build}
+seconds=${2:-10}
+model=${MODEL:-sst2}
+batch=${BATCH:-32}
+delay=${DELAY_US:-2000}
+work=$(mktemp -d)
+server=""
+trap '[[ -n $server ]] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+
+inputs=${INPUTS:-}
+if [[ -z $inputs ]]; then
+  inputs=$work/texts.txt
+  tail -n +2 "$src/../shared/data/glue/SST-2/dev.tsv" | cut -f1 >"$inputs" 2>/dev/null ||
+    tail -n +2 /work/shared/data/glue/SST-2/dev.tsv | cut -f1 >"$inputs"
+fi
+echo "inputs: $(wc -l <"$inputs") texts from $inputs; model $model; batch $batch; ${seconds}s per run"
+
+engine=$("$build/tests/serving_engine_bench" --model "$src/models/$model.beex" \
+  --inputs "$inputs" --batch "$batch" --seconds "$seconds")
+echo "engine in-process: $engine"
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$build/server/beex-server" --host 127.0.0.1 --port "$port" \
+  --model "$model=$src/models/$model.beex" --max_batch_size "$batch" \
+  --max_batch_delay_us "$delay" ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 300); do
+  "$build/client/beex-client" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+loadgen() { "$build/client/beex-loadgen" --addr "127.0.0.1:$port" --model "$model" \
+  --inputs "$inputs" --batch 1 --duration "$seconds" "$@"; }
+loadgen --concurrency 64 --json "$work/closed.json" >/dev/null
+max_rps=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["requests_per_second"])' "$work/closed.json")
+rate=$(/usr/bin/python3 -c "print(round(0.7 * $max_rps))")
+loadgen --rate "$rate" --json "$work/open.json" >/dev/null
+kill -TERM $server
+wait $server || true
+server=""
+
+/usr/bin/python3 - "$engine" "$work/closed.json" "$work/open.json" <<'PY'
+import json, sys
+engine = json.loads(sys.argv[1])
+closed = json.load(open(sys.argv[2]))[0]
+open_ = json.load(open(sys.argv[3]))[0]
+ratio = closed["inputs_per_second"] / engine["inputs_per_second"]
+print(f"gRPC, 64 clients: {closed['inputs_per_second']:.0f} inputs/s "
+      f"(p50 {closed['p50_ms']:.2f} ms, p99 {closed['p99_ms']:.2f} ms, codes {closed['codes']})")
+print(f"engine in-process: {engine['inputs_per_second']:.0f} inputs/s")
+print(f"ratio gRPC / engine: {ratio:.3f}  (target >= 0.90)")
+print(f"open loop at 70% ({open_['level']:.0f} req/s): achieved {open_['requests_per_second']:.0f} req/s, "
+      f"p50 {open_['p50_ms']:.2f} ms, p99 {open_['p99_ms']:.2f} ms, "
+      f"p99/p50 {open_['p99_ms'] / open_['p50_ms']:.2f}  (target <= 3), codes {open_['codes']}")
+PY

@@ -1,0 +1,80 @@
+// The in-process side of the serving benchmark (bench/serving_bench.sh): the
+// engine alone on the same texts the gRPC load generator sends, tokenized
+// and batched the way the server's worker does, on one thread. Prints one
+// JSON object: {"inputs_per_second": ..., "batches": ..., "mean_exit_layer": ...}.
+//
+//   serving_engine_bench --model models/sst2.beex --inputs texts.txt
+//                        [--batch 32] [--seconds 10]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace {
+
+std::string Arg(int argc, char** argv, const std::string& name,
+                const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == "--" + name) return argv[i + 1];
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string model_path = Arg(argc, argv, "model", "");
+  const std::string inputs_path = Arg(argc, argv, "inputs", "");
+  const size_t batch = std::stoul(Arg(argc, argv, "batch", "32"));
+  const double seconds = std::stod(Arg(argc, argv, "seconds", "10"));
+  if (model_path.empty() || inputs_path.empty() || batch == 0) {
+    std::fprintf(stderr,
+                 "usage: serving_engine_bench --model M.beex --inputs T.txt "
+                 "[--batch 32] [--seconds 10]\n");
+    return 2;
+  }
+  auto model = beex::Model::Load(model_path);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<std::string> texts;
+  std::ifstream in(inputs_path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) texts.push_back(line);
+  }
+  if (texts.empty()) {
+    std::fprintf(stderr, "no inputs in %s\n", inputs_path.c_str());
+    return 1;
+  }
+  const beex::ExitSettings exit = (*model)->spec().default_exit;
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  size_t done = 0, batches = 0, next = 0;
+  double exit_sum = 0;
+  while (Clock::now() < end) {
+    // Tokenizing is part of what the server does per input; count it.
+    std::vector<beex::PreparedInput> prepared;
+    prepared.reserve(batch);
+    for (size_t i = 0; i < batch; ++i, next = (next + 1) % texts.size()) {
+      auto tokens = (*model)->Tokenize({texts[next], std::nullopt});
+      if (!tokens.ok()) continue;
+      prepared.push_back({*std::move(tokens), exit});
+    }
+    for (const auto& p : (*model)->Predict(prepared)) exit_sum += p.exit_layer;
+    done += prepared.size();
+    ++batches;
+  }
+  const double elapsed =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf(
+      "{\"inputs_per_second\": %.2f, \"inputs\": %zu, \"batches\": %zu, "
+      "\"batch\": %zu, \"seconds\": %.3f, \"mean_exit_layer\": %.3f}\n",
+      done / elapsed, done, batches, batch, elapsed,
+      done ? exit_sum / done : 0.0);
+  return 0;
+}
