@@ -1,7 +1,8 @@
 // The in-process side of the serving benchmark (bench/serving_bench.sh): the
 // engine alone on the same texts the gRPC load generator sends, tokenized
 // and batched the way the server's worker does, on one thread. Prints one
-// JSON object: {"inputs_per_second": ..., "batches": ..., "mean_exit_layer": ...}.
+// JSON object: {"inputs_per_second": ..., "batches": ..., "mean_exit_layer":
+// ...}.
 //
 //   serving_engine_bench --model models/sst2.beex --inputs texts.txt
 //                        [--batch 32] [--seconds 10]
