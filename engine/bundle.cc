@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -29,17 +30,33 @@ uint32_t Crc32(std::string_view s) {
       crc32(0L, reinterpret_cast<const Bytef*>(s.data()), s.size()));
 }
 
+// UINT64_MAX for a product that overflows: no tensor can have that size, so
+// a shape whose byte count wraps around never matches the declared size.
+uint64_t Product(std::initializer_list<uint64_t> factors) {
+  uint64_t n = 1;
+  for (uint64_t f : factors) {
+    if (__builtin_mul_overflow(n, f, &n)) return UINT64_MAX;
+  }
+  return n;
+}
+
 uint64_t ElementBytes(std::string_view dtype, const std::vector<uint64_t>& s) {
   uint64_t n = 1;
-  for (uint64_t d : s) n *= d;
-  if (dtype == "f32") return 4 * n;
-  if (dtype == "f16") return 2 * n;
+  for (uint64_t d : s) n = Product({n, d});
+  if (dtype == "f32") return Product({4, n});
+  if (dtype == "f16") return Product({2, n});
   if (dtype == "u8") return n;
   // Compressed bytes: the shape is the inflated length, any size is valid.
   if (dtype == "u8z") return 0;
-  if (dtype == "b1" && s.size() == 2) return s[0] * ((s[1] + 63) / 64) * 8;
+  if (dtype == "b1" && s.size() == 2) {
+    return Product({s[0], (s[1] + 63) / 64, 8});
+  }
   return UINT64_MAX;
 }
+
+// deflate compresses at most 1032:1, so a longer declared length is a lie
+// that would otherwise allocate it before inflating.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 std::string ShapeString(const std::vector<uint64_t>& s) {
   return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
@@ -95,7 +112,9 @@ absl::StatusOr<Bundle> Bundle::Parse(std::string bytes,
   }
   const uint64_t data_offset =
       (kPrefixBytes + header_len + kAlign - 1) / kAlign * kAlign;
-  if (data_offset + header.data_size() != bytes.size()) {
+  // Compared without adding, which could wrap around past the file's end.
+  if (data_offset > bytes.size() ||
+      header.data_size() != bytes.size() - data_offset) {
     return fail(absl::StrCat("truncated or padded: expected ",
                              data_offset + header.data_size(), " bytes, found ",
                              bytes.size()));
@@ -153,6 +172,11 @@ absl::StatusOr<std::string> Bundle::Bytes(std::string_view name) const {
   auto raw = Raw(name, compressed ? "u8z" : "u8", {length});
   if (!raw.ok()) return raw.status();
   if (!compressed) return std::string(raw->begin(), raw->end());
+  if (length / kMaxDeflateRatio > raw->size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", std::string(name), " declares ", length,
+        " bytes, more than ", raw->size(), " compressed bytes can inflate to"));
+  }
   std::string out(length, '\0');
   uLongf out_len = length;
   if (uncompress(reinterpret_cast<Bytef*>(out.data()), &out_len, raw->data(),

@@ -12,6 +12,29 @@
 namespace beex {
 namespace {
 
+// The sanitizer runtimes refuse RTLD_DEEPBIND (google/sanitizers#611), so a
+// sanitized build gives the module a link-map namespace of its own instead:
+// dlmopen(LM_ID_NEWLM) isolates SentencePiece's protobuf copy just as well.
+// The module is built without sanitizers (engine/CMakeLists.txt): the
+// sanitizer runtime of this namespace does not exist in the new one.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+void* OpenIsolated(const std::string& path) {
+  if (kSanitized) return dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW);
+  return dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+}
+
 struct Module {
   void* (*load)(const char*, size_t, char*, size_t) = nullptr;
   void (*free)(void*) = nullptr;
@@ -43,7 +66,7 @@ Module LoadModule() {
   void* lib = nullptr;
   std::string tried;
   for (const auto& path : candidates) {
-    lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    lib = OpenIsolated(path);
     if (lib != nullptr) break;
     absl::StrAppend(&tried, "\n  ", path, ": ", dlerror());
   }

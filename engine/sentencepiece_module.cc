@@ -1,5 +1,6 @@
 // libbeex_sentencepiece: SentencePiece behind a C ABI, loaded by
-// sentencepiece_adapter.cc with dlopen(RTLD_LOCAL | RTLD_DEEPBIND).
+// sentencepiece_adapter.cc with dlopen(RTLD_LOCAL | RTLD_DEEPBIND), or with
+// dlmopen(LM_ID_NEWLM) in sanitized builds, whose runtimes refuse DEEPBIND.
 //
 // Why a separate module: Debian's libsentencepiece.so exports its own bundled
 // copy of protobuf-lite. Linked into a process that also uses libprotobuf

@@ -20,6 +20,7 @@ build_only=0
 ((build_only)) || packages+=(
   # tests
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev libomp-14-dev  # fuzz and sanitizer presets (CMakePresets.json)
   # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
   python3 python3-numpy python3-torch python3-sentencepiece libopenblas0-pthread
   # the Python example client and its test
