@@ -154,6 +154,12 @@ absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Create(
       }
     }
   }
+  if (options.limits.max_inputs > options.batching.max_queue) {
+    // Such a request could never be queued, all or none.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_inputs (", options.limits.max_inputs,
+        ") must not exceed --max_queue (", options.batching.max_queue, ")"));
+  }
   auto credentials = Credentials(options.transport);
   if (!credentials.ok()) return credentials.status();
   auto metrics = BeexMetrics::Create();

@@ -108,6 +108,7 @@ class ServingTest : public ::testing::Test {
 TEST_F(ServingTest, FullQueueAnswersResourceExhaustedAtOnce) {
   ServerOptions o = Options();
   o.batching.max_queue = 4;
+  o.limits.max_inputs = 4;
   ASSERT_NO_FATAL_FAILURE(Start(o));
   auto runner = server_->runner("sst2");
   gate_.Close();
@@ -360,6 +361,16 @@ TEST_F(ServingTest, TlsNeedsReadablePemCertificateAndKey) {
   s = BeexServer::Create(o);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("both"));
+}
+
+TEST_F(ServingTest, RequestLimitMustFitTheQueue) {
+  ServerOptions o = Options();
+  o.limits.max_inputs = 64;
+  o.batching.max_queue = 16;
+  auto s = BeexServer::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("--max_inputs (64) must not exceed --max_queue (16)"));
 }
 
 TEST_F(ServingTest, MetricsAgreeWithTheCallsSent) {
