@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/ops.h"
+#include "engine/kernels/threads.h"
 
 namespace beex {
 namespace {
@@ -19,19 +20,23 @@ absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(const Bundle& b,
                                                    bool binary) {
   auto bias = b.Floats(name + ".bias", {n});
   if (!bias.ok()) return bias.status();
-  std::vector<float> weights;
   if (binary) {
     auto bits = b.Raw(name + ".weight", "b1", {n, k});
     if (!bits.ok()) return bits.status();
     auto scale = b.Floats(name + ".scale", {n});
     if (!scale.ok()) return scale.status();
-    weights = ExpandSigns(*bits, *scale, n, k);
-  } else {
-    auto w = b.Floats(name + ".weight", {n, k});
-    if (!w.ok()) return w.status();
-    weights = *std::move(w);
+    auto linear =
+        Linear::Binary(*bits, *scale, *std::move(bias), n, k,
+                       b.header().architecture().activation_bits());
+    if (!linear.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bundle ", b.header().name(), ": ", linear.status().message()));
+    }
+    return linear;
   }
-  return std::make_unique<Linear>(std::move(weights), *std::move(bias), n, k);
+  auto w = b.Floats(name + ".weight", {n, k});
+  if (!w.ok()) return w.status();
+  return Linear::Dense(*std::move(w), *std::move(bias), n, k);
 }
 
 }  // namespace
@@ -95,6 +100,8 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
     enc->blocks_.push_back(std::move(blk));
   }
 #undef BEEX_ASSIGN
+  enc->attention_ = std::make_unique<Attention>(h, a.heads());
+  enc->gate_ = std::make_unique<GateCandidateOp>(f);
   return enc;
 }
 
@@ -139,6 +146,7 @@ void Encoder::Embed(std::span<const EncoderSample> samples,
 std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
                                         bool trace) const {
   const auto start = std::chrono::steady_clock::now();
+  ApplyIntraOpThreads();
   const int64_t h = arch_.hidden(), f = arch_.ffn(), c = arch_.num_outputs();
   const int layers = static_cast<int>(arch_.layers());
   std::vector<EncoderResult> results(samples.size());
@@ -154,7 +162,7 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
   int64_t rows = 0;
   for (int s : live) rows += length(s);
 
-  std::vector<float> x(rows * h), x1(rows * h), tmp(rows * h), ctx(rows * h);
+  std::vector<float> x(rows * h), x1(rows * h), ctx(rows * h);
   std::vector<float> qkv(rows * 3 * h), gc(rows * 2 * f), gated(rows * f);
   Embed(samples, live, x.data());
 
@@ -164,17 +172,15 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
     blk.qkv->Forward(x.data(), rows, qkv.data());
     int64_t first = 0;
     for (int s : live) {
-      SelfAttention(qkv.data() + first * 3 * h, length(s), h, arch_.heads(),
-                    ctx.data() + first * h);
+      attention_->Forward(qkv.data() + first * 3 * h, length(s),
+                          ctx.data() + first * h);
       first += length(s);
     }
-    blk.out->Forward(ctx.data(), rows, tmp.data());
-    for (int64_t i = 0; i < rows * h; ++i) x1[i] = x[i] + tmp[i];
+    blk.out->Forward(ctx.data(), rows, x1.data(), /*residual=*/x.data());
     LayerNorm(x1.data(), rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
     blk.gate_cand->Forward(x1.data(), rows, gc.data());
-    GateCandidate(gc.data(), rows, f, gated.data());
-    blk.down->Forward(gated.data(), rows, tmp.data());
-    for (int64_t i = 0; i < rows * h; ++i) x[i] = x1[i] + tmp[i];
+    gate_->Forward(gc.data(), rows, gated.data());
+    blk.down->Forward(gated.data(), rows, x.data(), /*residual=*/x1.data());
     LayerNorm(x.data(), rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
 
     // Exits: mean-pool each live sample, run its head, ask its policy.

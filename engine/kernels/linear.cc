@@ -1,56 +1,214 @@
 #include "engine/kernels/linear.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
 
 namespace beex {
+namespace {
 
 using dnnl::memory;
 
-Linear::Linear(std::vector<float> weights, std::vector<float> bias, int64_t n,
-               int64_t k)
-    : n_(n),
-      k_(k),
-      weights_(std::move(weights)),
-      bias_(std::move(bias)),
-      engine_(dnnl::engine::kind::cpu, 0) {}
+// Per-thread scratch, grown on demand: the encoder calls Forward from one
+// worker thread per model, so this allocates once per thread and shape peak.
+template <typename T>
+T* Scratch(std::vector<T>& v, int64_t size) {
+  if (static_cast<int64_t>(v.size()) < size) v.resize(size);
+  return v.data();
+}
 
-const dnnl::matmul& Linear::PrimitiveFor(int64_t m) const {
+}  // namespace
+
+Linear::Linear(PrivateKey, Path path, int64_t n, int64_t k)
+    : path_(path), n_(n), k_(k), engine_(dnnl::engine::kind::cpu, 0) {}
+
+std::unique_ptr<Linear> Linear::Dense(std::vector<float> weights,
+                                      std::vector<float> bias, int64_t n,
+                                      int64_t k) {
+  auto l = std::make_unique<Linear>(PrivateKey{}, Path::kFloat, n, k);
+  l->weights_ = std::move(weights);
+  l->bias_ = std::move(bias);
+  return l;
+}
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::Binary(
+    std::span<const uint8_t> bits, std::span<const float> alpha,
+    std::vector<float> bias, int64_t n, int64_t k, uint32_t activation_bits) {
+  switch (activation_bits) {
+    case 0:
+    case 32:
+      return Dense(ExpandSigns(bits, alpha, n, k), std::move(bias), n, k);
+    case 8: {
+      auto l = std::make_unique<Linear>(PrivateKey{}, Path::kInt8, n, k);
+      const std::vector<float> ones(n, 1.0f);
+      const std::vector<float> signs = ExpandSigns(bits, ones, n, k);
+      l->signs_.resize(signs.size());
+      for (size_t i = 0; i < signs.size(); ++i) {
+        l->signs_[i] = signs[i] < 0 ? -1 : 1;
+      }
+      l->colsum_.assign(n, 0);
+      for (int64_t row = 0; row < n; ++row) {
+        for (int64_t col = 0; col < k; ++col) {
+          l->colsum_[row] += l->signs_[row * k + col];
+        }
+      }
+      l->alpha_.assign(alpha.begin(), alpha.end());
+      l->bias_ = std::move(bias);
+      return l;
+    }
+    case 1: {
+      auto l = std::make_unique<Linear>(PrivateKey{}, Path::kXnor, n, k);
+      l->packed_ = bgemm::PackWeights(bits, alpha, bias, n, k);
+      return l;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("activation_bits ", activation_bits,
+                       " is not supported (0 or 32 float, 8, 1)"));
+  }
+}
+
+int64_t Linear::weight_bytes() const {
+  return static_cast<int64_t>(weights_.size() * sizeof(float) + signs_.size() +
+                              packed_.data.size() * 4);
+}
+
+const Linear::Primitive& Linear::PrimitiveFor(int64_t m, bool residual) const {
   absl::MutexLock lock(&mu_);
-  auto& slot = primitives_[m];
-  if (!slot) {
-    const memory::desc src({m, k_}, memory::data_type::f32,
-                           memory::format_tag::ab);
-    // W is stored [N, K]; as the [K, N] operand that is layout "ba".
-    const memory::desc wei({k_, n_}, memory::data_type::f32,
-                           memory::format_tag::ba);
+  auto& slot = primitives_[{m, residual}];
+  if (slot) return *slot;
+  const bool int8 = path_ == Path::kInt8;
+  const auto src_type = int8 ? memory::data_type::u8 : memory::data_type::f32;
+  const auto wei_type = int8 ? memory::data_type::s8 : memory::data_type::f32;
+  const auto dst_type = int8 ? memory::data_type::s32 : memory::data_type::f32;
+  const memory::desc src({m, k_}, src_type, memory::format_tag::ab);
+  // Weights in the layout oneDNN prefers, packed once (see Primitive).
+  const memory::desc wei_any({k_, n_}, wei_type, memory::format_tag::any);
+  const memory::desc dst({m, n_}, dst_type, memory::format_tag::ab);
+  dnnl::primitive_attr attr;
+  if (residual) {
+    dnnl::post_ops po;
+    po.append_binary(dnnl::algorithm::binary_add, dst);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::primitive_desc pd;
+  if (int8) {
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei_any, dst),
+                                      attr, engine_);
+  } else {
     const memory::desc bias({1, n_}, memory::data_type::f32,
                             memory::format_tag::ab);
-    const memory::desc dst({m, n_}, memory::data_type::f32,
-                           memory::format_tag::ab);
-    const dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(src, wei, bias, dst), engine_);
-    slot = std::make_unique<dnnl::matmul>(pd);
+    pd = dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(src, wei_any, bias, dst), attr, engine_);
   }
+  slot = std::make_unique<Primitive>();
+  slot->matmul = dnnl::matmul(pd);
+  // The packed layout does not depend on M in practice (kernels.md), so one
+  // packed copy usually serves every M; compare to be sure.
+  for (const auto& [key, other] : primitives_) {
+    if (other && other.get() != slot.get() && other->weights &&
+        other->weights->get_desc() == pd.weights_desc()) {
+      slot->weights = other->weights;
+      return *slot;
+    }
+  }
+  // W is stored [N, K]; as the [K, N] operand that is layout "ba".
+  const memory::desc plain({k_, n_}, wei_type, memory::format_tag::ba);
+  void* source = int8 ? static_cast<void*>(const_cast<int8_t*>(signs_.data()))
+                      : static_cast<void*>(const_cast<float*>(weights_.data()));
+  memory from(plain, engine_, source);
+  slot->weights = std::make_shared<memory>(pd.weights_desc(), engine_);
+  dnnl::stream stream(engine_);
+  dnnl::reorder(from, *slot->weights).execute(stream, from, *slot->weights);
+  stream.wait();
   return *slot;
 }
 
-void Linear::Forward(const float* x, int64_t m, float* y) const {
+void Linear::Forward(const float* x, int64_t m, float* y,
+                     const float* residual) const {
   if (m == 0) return;
-  const dnnl::matmul& mm = PrimitiveFor(m);
+  switch (path_) {
+    case Path::kFloat:
+      ForwardFloat(x, m, y, residual);
+      break;
+    case Path::kInt8:
+      ForwardInt8(x, m, y, residual);
+      break;
+    case Path::kXnor:
+      ForwardXnor(x, m, y, residual);
+      break;
+  }
+}
+
+void Linear::ForwardFloat(const float* x, int64_t m, float* y,
+                          const float* residual) const {
+  const Primitive& p = PrimitiveFor(m, residual != nullptr);
   const auto f32 = memory::data_type::f32;
   memory src({{m, k_}, f32, memory::format_tag::ab}, engine_,
              const_cast<float*>(x));
-  memory wei({{k_, n_}, f32, memory::format_tag::ba}, engine_,
-             const_cast<float*>(weights_.data()));
   memory bias({{1, n_}, f32, memory::format_tag::ab}, engine_,
               const_cast<float*>(bias_.data()));
   memory dst({{m, n_}, f32, memory::format_tag::ab}, engine_, y);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                          {DNNL_ARG_WEIGHTS, *p.weights},
+                                          {DNNL_ARG_BIAS, bias},
+                                          {DNNL_ARG_DST, dst}};
+  if (residual) {
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+        memory({{m, n_}, f32, memory::format_tag::ab}, engine_,
+               const_cast<float*>(residual));
+  }
   dnnl::stream stream(engine_);
-  mm.execute(stream, {{DNNL_ARG_SRC, src},
-                      {DNNL_ARG_WEIGHTS, wei},
-                      {DNNL_ARG_BIAS, bias},
-                      {DNNL_ARG_DST, dst}});
+  p.matmul.execute(stream, args);
   stream.wait();
+}
+
+void Linear::ForwardInt8(const float* x, int64_t m, float* y,
+                         const float* residual) const {
+  thread_local std::vector<int8_t> q_buf;
+  thread_local std::vector<uint8_t> u_buf;
+  thread_local std::vector<float> scale_buf;
+  thread_local std::vector<int32_t> acc_buf;
+  int8_t* q = Scratch(q_buf, m * k_);
+  uint8_t* u = Scratch(u_buf, m * k_);
+  float* scale = Scratch(scale_buf, m);
+  int32_t* acc = Scratch(acc_buf, m * n_);
+  QuantizeRowsInt8(x, m, k_, q, scale);
+  // oneDNN's fast int8 kernels want unsigned activations: u = q + 128, and
+  // sum_k u*w = sum_k q*w + 128 * sum_k w, which colsum_ takes back out.
+  for (int64_t i = 0; i < m * k_; ++i) u[i] = static_cast<uint8_t>(q[i] + 128);
+  const Primitive& p = PrimitiveFor(m, false);
+  memory src({{m, k_}, memory::data_type::u8, memory::format_tag::ab}, engine_,
+             u);
+  memory dst({{m, n_}, memory::data_type::s32, memory::format_tag::ab}, engine_,
+             acc);
+  dnnl::stream stream(engine_);
+  p.matmul.execute(stream, {{DNNL_ARG_SRC, src},
+                            {DNNL_ARG_WEIGHTS, *p.weights},
+                            {DNNL_ARG_DST, dst}});
+  stream.wait();
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t c = 0; c < n_; ++c) {
+      const int32_t dot = acc[r * n_ + c] - 128 * colsum_[c];
+      // Plain multiply-add: std::fma is a library call without -mfma.
+      float v = static_cast<float>(dot) * alpha_[c] * scale[r] + bias_[c];
+      if (residual) v += residual[r * n_ + c];
+      y[r * n_ + c] = v;
+    }
+  }
+}
+
+void Linear::ForwardXnor(const float* x, int64_t m, float* y,
+                         const float* residual) const {
+  thread_local std::vector<uint32_t> bits_buf;
+  thread_local std::vector<float> beta_buf;
+  uint32_t* bits = Scratch(bits_buf, m * bgemm::WordsFor(k_));
+  float* beta = Scratch(beta_buf, m);
+  bgemm::BinarizeRows(x, m, k_, bits, beta);
+  bgemm::Gemm(bits, beta, m, packed_, residual, y);
 }
 
 std::vector<float> ExpandSigns(std::span<const uint8_t> packed,
@@ -67,6 +225,29 @@ std::vector<float> ExpandSigns(std::span<const uint8_t> packed,
     }
   }
   return w;
+}
+
+void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
+                      float* scale) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * k;
+    float top = 0.0f;
+    for (int64_t i = 0; i < k; ++i) top = std::max(top, std::fabs(row[i]));
+    const float s = top / 127.0f;
+    scale[r] = s;
+    int8_t* out = q + r * k;
+    if (s == 0.0f) {
+      std::fill(out, out + k, int8_t{0});
+      continue;
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      // Round half to even as std::nearbyint does in the default rounding
+      // mode, but inline: adding and removing 1.5 * 2^23 leaves the nearest
+      // integer for |v| < 2^22 (here |v| <= 127.5), and vectorizes.
+      const float v = (row[i] / s + 12582912.0f) - 12582912.0f;
+      out[i] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+    }
+  }
 }
 
 }  // namespace beex

@@ -5,40 +5,81 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/kernels/bgemm.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace beex {
 
-// y[M, N] = x[M, K] * W^T + b, on oneDNN's f32 matmul. Binarized layers hand
-// in W = alpha_n * sign(W_latent) expanded once at load, so the result equals
-// the training-time forward pass up to summation order.
+// One projection y[M, N] = f(x[M, K]) * W^T + b (+ residual[M, N]).
+//
+// Three arithmetic paths, chosen by the bundle (CONTRACT.md, activation_bits):
+// - float activations: oneDNN f32 matmul on W (for binarized layers
+//   alpha_n * sign, expanded once at load), the residual fused as a post-op;
+// - 8-bit: per-token symmetric int8 activations times the +-1 weights as s8
+//   on oneDNN's s8s8 -> s32 matmul (exact), then s[m] * alpha[n] * acc + b;
+// - 1-bit: XNOR/popcount binary GEMM (bgemm.h) with the epilogue fused.
 class Linear {
- public:
-  // weights: [N, K] row-major.
-  Linear(std::vector<float> weights, std::vector<float> bias, int64_t n,
-         int64_t k);
+  struct PrivateKey {};
 
-  // Thread-safe; primitives are created once per row count M and reused,
-  // since oneDNN 2.6's runtime-M kernels are slower (see kernels.md).
-  void Forward(const float* x, int64_t m, float* y) const;
+ public:
+  enum class Path { kFloat, kInt8, kXnor };
+
+  // weights: [N, K] row-major, used as they are.
+  static std::unique_ptr<Linear> Dense(std::vector<float> weights,
+                                       std::vector<float> bias, int64_t n,
+                                       int64_t k);
+  // bits: the bundle's b1 tensor ([N, ceil(K/64)] u64 words, bit 1 = -1);
+  // alpha: per-row scales; activation_bits 0 or 32 (float), 8 or 1.
+  static absl::StatusOr<std::unique_ptr<Linear>> Binary(
+      std::span<const uint8_t> bits, std::span<const float> alpha,
+      std::vector<float> bias, int64_t n, int64_t k, uint32_t activation_bits);
+
+  Linear(PrivateKey, Path path, int64_t n, int64_t k);
+
+  // Thread-safe. oneDNN primitives are created once per row count M and
+  // reused, since oneDNN 2.6's runtime-M kernels are slower (see kernels.md).
+  // residual may be null; y must not alias x or residual.
+  void Forward(const float* x, int64_t m, float* y,
+               const float* residual = nullptr) const;
 
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
+  Path path() const { return path_; }
+  // Bytes of weights this layer holds.
+  int64_t weight_bytes() const;
 
  private:
-  const dnnl::matmul& PrimitiveFor(int64_t m) const;
+  // A matmul for one M, with the weights packed in the layout it chose
+  // (shared between M whose layouts agree).
+  struct Primitive {
+    dnnl::matmul matmul;
+    std::shared_ptr<dnnl::memory> weights;
+  };
+  const Primitive& PrimitiveFor(int64_t m, bool residual) const;
+  void ForwardFloat(const float* x, int64_t m, float* y,
+                    const float* residual) const;
+  void ForwardInt8(const float* x, int64_t m, float* y,
+                   const float* residual) const;
+  void ForwardXnor(const float* x, int64_t m, float* y,
+                   const float* residual) const;
 
+  Path path_;
   int64_t n_, k_;
-  std::vector<float> weights_;
-  std::vector<float> bias_;
+  std::vector<float> weights_;       // kFloat: [N, K]
+  std::vector<int8_t> signs_;        // kInt8: [N, K] of +-1
+  std::vector<int32_t> colsum_;      // kInt8: sum_k sign(w[n, k])
+  std::vector<float> alpha_, bias_;  // kInt8 epilogue; kFloat bias
+  bgemm::PackedWeights packed_;      // kXnor
   dnnl::engine engine_;
   mutable absl::Mutex mu_;
-  mutable std::map<int64_t, std::unique_ptr<dnnl::matmul>> primitives_
-      ABSL_GUARDED_BY(mu_);
+  mutable std::map<std::pair<int64_t, bool>, std::unique_ptr<Primitive>>
+      primitives_ ABSL_GUARDED_BY(mu_);
 };
 
 // Expands sign bits ([N, ceil(K/64)] u64 words, bit 1 = -1) and per-row
@@ -46,6 +87,11 @@ class Linear {
 std::vector<float> ExpandSigns(std::span<const uint8_t> packed,
                                std::span<const float> scales, int64_t n,
                                int64_t k);
+
+// Per-token symmetric int8 (CONTRACT.md): scale[r] = max|x| / 127,
+// q = clamp(nearbyint(x / scale), -127, 127), q = 0 where scale is 0.
+void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
+                      float* scale);
 
 }  // namespace beex
 

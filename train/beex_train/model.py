@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .quant import quantize_activations
+
 
 @dataclasses.dataclass
 class ModelConfig:
@@ -70,9 +72,11 @@ def binarize(w: torch.Tensor) -> torch.Tensor:
 
 
 class BinaryLinear(nn.Linear):
-    def __init__(self, in_features: int, out_features: int, binary: bool = True):
+    def __init__(self, in_features: int, out_features: int, binary: bool = True, act_bits: int = 0):
         super().__init__(in_features, out_features)
         self.binary = binary
+        # Activation bits of a binarized layer (quant.py): 0/32 float, 8 int8, 1 XNOR.
+        self.act_bits = act_bits if binary else 0
         nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
         nn.init.zeros_(self.bias)
 
@@ -80,7 +84,7 @@ class BinaryLinear(nn.Linear):
         return binarize(self.weight) if self.binary else self.weight
 
     def forward(self, x):
-        return F.linear(x, self.effective_weight(), self.bias)
+        return F.linear(quantize_activations(x, self.act_bits), self.effective_weight(), self.bias)
 
 
 class Embedding(nn.Embedding):

@@ -1,0 +1,127 @@
+// Kernel micro-benchmark (Google Benchmark): the binary GEMM per ISA path and
+// the Linear layer's three activation paths, on the bundled architecture's
+// shapes (hidden 128, ffn 256) and on kernels.md's larger shapes.
+//
+//   build/bench/kernel_bench --benchmark_counters_tabular=true
+// Counter MACs/s: multiply-accumulates per second (bit-MACs for the binary
+// GEMM, including its fused epilogue; the activation binarization is timed
+// separately as BM_Binarize). Threads: OMP_NUM_THREADS (default all cores).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "engine/kernels/bgemm.h"
+#include "engine/kernels/linear.h"
+
+namespace {
+
+std::vector<uint8_t> RandomBits(int64_t n, int64_t k, std::mt19937& rng) {
+  std::vector<uint8_t> w(n * ((k + 63) / 64) * 8);
+  for (auto& b : w) b = rng();
+  return w;
+}
+
+std::vector<float> RandomFloats(int64_t size, std::mt19937& rng) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(size);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+void BM_Bgemm(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+  if (!beex::bgemm::ForceIsa(isa).ok()) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  std::mt19937 rng(1);
+  const auto bits = RandomBits(n, k, rng);
+  const std::vector<float> alpha(n, 0.1f), bias(n, 0.0f);
+  const auto w = beex::bgemm::PackWeights(bits, alpha, bias, n, k);
+  const auto x = RandomFloats(m * k, rng);
+  std::vector<uint32_t> a(m * beex::bgemm::WordsFor(k));
+  std::vector<float> beta(m), y(m * n);
+  beex::bgemm::BinarizeRows(x.data(), m, k, a.data(), beta.data());
+  for (auto _ : state) {
+    beex::bgemm::Gemm(a.data(), beta.data(), m, w, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["MACs/s"] =
+      benchmark::Counter(static_cast<double>(m * n * k) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+}
+
+void BM_Binarize(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  const int64_t m = state.range(1), k = state.range(2);
+  if (!beex::bgemm::ForceIsa(isa).ok()) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  std::mt19937 rng(2);
+  const auto x = RandomFloats(m * k, rng);
+  std::vector<uint32_t> a(m * beex::bgemm::WordsFor(k));
+  std::vector<float> beta(m);
+  for (auto _ : state) {
+    beex::bgemm::BinarizeRows(x.data(), m, k, a.data(), beta.data());
+    benchmark::DoNotOptimize(a.data());
+  }
+  state.counters["floats/s"] =
+      benchmark::Counter(static_cast<double>(m * k) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+}
+
+// Linear::Forward end to end (quantization or binarization included).
+void BM_Linear(benchmark::State& state) {
+  const auto bits = static_cast<uint32_t>(state.range(0));
+  const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+  beex::bgemm::ForceIsa(beex::bgemm::IsaSupported(beex::bgemm::Isa::kAvx512)
+                            ? beex::bgemm::Isa::kAvx512
+                        : beex::bgemm::IsaSupported(beex::bgemm::Isa::kAvx2)
+                            ? beex::bgemm::Isa::kAvx2
+                            : beex::bgemm::Isa::kScalar)
+      .IgnoreError();
+  std::mt19937 rng(3);
+  const auto w = RandomBits(n, k, rng);
+  const std::vector<float> alpha(n, 0.1f);
+  auto lin =
+      beex::Linear::Binary(w, alpha, std::vector<float>(n, 0.0f), n, k, bits);
+  const auto x = RandomFloats(m * k, rng);
+  std::vector<float> y(m * n);
+  for (auto _ : state) {
+    (*lin)->Forward(x.data(), m, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["MACs/s"] =
+      benchmark::Counter(static_cast<double>(m * n * k) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(bits == 1 ? "xnor" : bits == 8 ? "int8" : "f32");
+}
+
+void ModelShapes(benchmark::internal::Benchmark* b, bool with_isa) {
+  // (M, K, N): the four projections at 20 tokens (batch 1) and 1280 (batch
+  // 64), then kernels.md's shapes.
+  const std::vector<std::vector<int64_t>> shapes = {
+      {20, 128, 384},   {20, 128, 128},   {20, 128, 512},   {20, 256, 128},
+      {1280, 128, 384}, {1280, 128, 128}, {1280, 128, 512}, {1280, 256, 128},
+      {256, 768, 768},  {256, 768, 3072}, {256, 3072, 768}};
+  for (int64_t v : with_isa ? std::vector<int64_t>{0, 1, 2}
+                            : std::vector<int64_t>{32, 8, 1}) {
+    for (const auto& s : shapes) b->Args({v, s[0], s[1], s[2]});
+  }
+}
+
+BENCHMARK(BM_Bgemm)->Apply([](auto* b) { ModelShapes(b, true); });
+BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, false); });
+BENCHMARK(BM_Binarize)
+    ->Args({0, 1280, 128})
+    ->Args({1, 1280, 128})
+    ->Args({2, 1280, 128});
+
+}  // namespace
+
+BENCHMARK_MAIN();

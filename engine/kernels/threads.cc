@@ -1,0 +1,26 @@
+#include "engine/kernels/threads.h"
+
+#include <omp.h>
+
+#include <atomic>
+
+namespace beex {
+namespace {
+
+std::atomic<int> requested{0};
+
+}  // namespace
+
+void SetIntraOpThreads(int n) { requested.store(n < 0 ? 0 : n); }
+
+int IntraOpThreads() {
+  const int n = requested.load();
+  return n > 0 ? n : omp_get_num_procs();
+}
+
+void ApplyIntraOpThreads() {
+  const int n = IntraOpThreads();
+  if (omp_get_max_threads() != n) omp_set_num_threads(n);
+}
+
+}  // namespace beex

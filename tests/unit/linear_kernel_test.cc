@@ -1,0 +1,207 @@
+// engine/kernels/linear.h: the three activation paths of a binarized layer
+// against scalar references written from CONTRACT.md, on shapes with K and N
+// that are not multiples of 64. The XNOR path is compared exactly; the int8
+// path's integer dot products are exact and its float epilogue within 1e-6;
+// the float path (oneDNN f32, its own summation order) within 1e-5 relative.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/kernels/linear.h"
+#include "gtest/gtest.h"
+
+namespace beex {
+namespace {
+
+struct Layer {
+  int64_t n, k;
+  std::vector<uint8_t> bits;
+  std::vector<float> sign, alpha, bias;  // sign: [n, k] of +-1
+};
+
+Layer MakeLayer(int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(0.1f, 1.0f);
+  std::normal_distribution<float> normal;
+  Layer l{n, k, {}, {}, {}, {}};
+  const int64_t words = (k + 63) / 64;
+  l.bits.assign(n * words * 8, 0);
+  l.sign.resize(n * k);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < k; ++c) {
+      const bool neg = rng() % 3 == 0;
+      l.sign[r * k + c] = neg ? -1.0f : 1.0f;
+      if (neg) l.bits[(r * words + c / 64) * 8 + (c % 64) / 8] |= 1 << (c % 8);
+    }
+    l.alpha.push_back(uniform(rng));
+    l.bias.push_back(normal(rng));
+  }
+  return l;
+}
+
+std::vector<float> Input(int64_t m, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> x(m * k);
+  for (float& v : x) v = normal(rng);
+  for (int64_t c = 0; c < k; ++c) x[c] = 0.0f;  // an all-zero row: scale 0
+  return x;
+}
+
+TEST(QuantizeRowsInt8Test, RoundsHalfToEvenAndClamps) {
+  // max |x| = 127 gives scale 1, so x / s = x exactly.
+  const std::vector<float> x = {0.5f,  1.5f,   2.5f,    -0.5f,
+                                -2.5f, 126.5f, -127.0f, 3.49f};
+  std::vector<int8_t> q(x.size());
+  float scale = 0;
+  QuantizeRowsInt8(x.data(), 1, x.size(), q.data(), &scale);
+  EXPECT_EQ(scale, 1.0f);
+  EXPECT_EQ(q, (std::vector<int8_t>{0, 2, 2, 0, -2, 126, -127, 3}));
+  const std::vector<float> zeros(5, 0.0f);
+  QuantizeRowsInt8(zeros.data(), 1, 5, q.data(), &scale);
+  EXPECT_EQ(scale, 0.0f);
+  EXPECT_EQ(std::vector<int8_t>(q.begin(), q.begin() + 5),
+            std::vector<int8_t>(5, 0));
+}
+
+TEST(LinearTest, Int8PathIsExactAgainstReference) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 64},
+                         {7, 100, 33},
+                         {40, 130, 129},
+                         {3, 1, 5}}) {
+    const Layer l = MakeLayer(n, k, 1 + m);
+    auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 8);
+    ASSERT_TRUE(lin.ok()) << lin.status();
+    EXPECT_EQ((*lin)->path(), Linear::Path::kInt8);
+    const auto x = Input(m, k, 9 + k);
+    const auto res = Input(m, n, 2);
+    for (bool residual : {false, true}) {
+      std::vector<float> y(m * n);
+      (*lin)->Forward(x.data(), m, y.data(), residual ? res.data() : nullptr);
+      std::vector<int8_t> q(m * k);
+      std::vector<float> s(m);
+      QuantizeRowsInt8(x.data(), m, k, q.data(), s.data());
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+          int32_t dot = 0;
+          for (int64_t i = 0; i < k; ++i) {
+            dot += q[r * k + i] * static_cast<int32_t>(l.sign[c * k + i]);
+          }
+          // The integer dot product is exact; the float epilogue is compared
+          // to within float rounding (the compiler may contract it).
+          double want =
+              static_cast<double>(dot) * l.alpha[c] * s[r] + l.bias[c];
+          if (residual) want += res[r * n + c];
+          ASSERT_NEAR(y[r * n + c], want, 1e-6 * (1 + std::fabs(want)))
+              << "m " << m << " k " << k << " n " << n << " at " << r << ","
+              << c;
+        }
+      }
+    }
+  }
+}
+
+TEST(LinearTest, Int8PathApproximatesFloat) {
+  // The int8 error bound: per token |x - s*q| <= s/2, so the dot products
+  // move by at most alpha * k * s / 2.
+  const int64_t m = 5, k = 96, n = 40;
+  const Layer l = MakeLayer(n, k, 4);
+  auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 8);
+  ASSERT_TRUE(lin.ok());
+  const auto x = Input(m, k, 5);
+  std::vector<float> y(m * n);
+  (*lin)->Forward(x.data(), m, y.data());
+  for (int64_t r = 0; r < m; ++r) {
+    float top = 0;
+    for (int64_t i = 0; i < k; ++i)
+      top = std::max(top, std::fabs(x[r * k + i]));
+    for (int64_t c = 0; c < n; ++c) {
+      double dot = 0;
+      for (int64_t i = 0; i < k; ++i) dot += x[r * k + i] * l.sign[c * k + i];
+      const double want = l.alpha[c] * dot + l.bias[c];
+      EXPECT_NEAR(y[r * n + c], want, l.alpha[c] * k * top / 127 / 2 + 1e-4);
+    }
+  }
+}
+
+TEST(LinearTest, FloatPathMatchesDenseMathWithAndWithoutResidual) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 128, 384},
+                         {17, 100, 65},
+                         {64, 256, 128}}) {
+    const Layer l = MakeLayer(n, k, 3);
+    for (uint32_t bits : {0u, 32u}) {
+      auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, bits);
+      ASSERT_TRUE(lin.ok());
+      EXPECT_EQ((*lin)->path(), Linear::Path::kFloat);
+      const auto x = Input(m, k, 6);
+      const auto res = Input(m, n, 8);
+      for (bool residual : {false, true}) {
+        std::vector<float> y(m * n);
+        (*lin)->Forward(x.data(), m, y.data(), residual ? res.data() : nullptr);
+        for (int64_t r = 0; r < m; ++r) {
+          for (int64_t c = 0; c < n; ++c) {
+            double dot = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              dot += x[r * k + i] * l.sign[c * k + i];
+            }
+            double want = l.alpha[c] * dot + l.bias[c];
+            if (residual) want += res[r * n + c];
+            ASSERT_NEAR(y[r * n + c], want, 1e-5 * (10 + std::fabs(want)));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(LinearTest, XnorPathEqualsBgemm) {
+  const int64_t m = 11, k = 90, n = 50;
+  const Layer l = MakeLayer(n, k, 12);
+  auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 1);
+  ASSERT_TRUE(lin.ok());
+  EXPECT_EQ((*lin)->path(), Linear::Path::kXnor);
+  const auto x = Input(m, k, 13);
+  std::vector<float> y(m * n);
+  (*lin)->Forward(x.data(), m, y.data());
+  for (int64_t r = 0; r < m; ++r) {
+    const float beta = bgemm::SumAbs(&x[r * k], k) / k;
+    for (int64_t c = 0; c < n; ++c) {
+      int32_t differ = 0;
+      for (int64_t i = 0; i < k; ++i) {
+        differ += (x[r * k + i] < 0) != (l.sign[c * k + i] < 0);
+      }
+      ASSERT_EQ(y[r * n + c], bgemm::Epilogue(differ, beta, -2 * l.alpha[c],
+                                              k * l.alpha[c], l.bias[c]));
+    }
+  }
+}
+
+TEST(LinearTest, PrimitivesPerRowCountGiveConsistentRows) {
+  // One packed weight copy serves every M; a row's result must not depend on
+  // how many rows share the call (within float tolerance for oneDNN).
+  const int64_t k = 128, n = 96;
+  const Layer l = MakeLayer(n, k, 21);
+  auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 0);
+  ASSERT_TRUE(lin.ok());
+  const auto x = Input(33, k, 22);
+  std::vector<float> all(33 * n), one(n);
+  (*lin)->Forward(x.data(), 33, all.data());
+  for (int64_t r : {0, 5, 32}) {
+    (*lin)->Forward(x.data() + r * k, 1, one.data());
+    for (int64_t c = 0; c < n; ++c) {
+      EXPECT_NEAR(one[c], all[r * n + c], 1e-5 * (1 + std::fabs(one[c])));
+    }
+  }
+}
+
+TEST(LinearTest, UnsupportedActivationBitsAreRefused) {
+  const Layer l = MakeLayer(4, 8, 1);
+  auto lin = Linear::Binary(l.bits, l.alpha, l.bias, 4, 8, 4);
+  ASSERT_FALSE(lin.ok());
+  EXPECT_NE(lin.status().message().find("activation_bits 4"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace beex
