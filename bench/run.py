@@ -230,6 +230,8 @@ def main():
         kernels = json.load(open(kpath)) if os.path.exists(kpath) else []
         meta = results[0].get("meta", {}) if results else {}
         sys.argv = meta.get("argv", sys.argv)
+        measured = p.parse_args(sys.argv[1:])
+        args.threads, args.min_seconds, args.batches = measured.threads, measured.min_seconds, measured.batches
         return report(args, header, results[0]["n"], results, kernels, meta.get("untrained", True),
                       meta.get("twin_onnx", ""))
 
@@ -361,6 +363,7 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         f"* FP32 twin: {'**untrained weights** of the same architecture (no trained dense twin was available: its speed is what matters here; its accuracy is meaningless and shown only for completeness)' if untrained else os.path.relpath(twin_onnx, ROOT)}.",
         "* The machine is shared with other jobs, so absolute numbers move by tens of percent between runs; "
         "compare ratios within one run.",
+    ] + [f"* {note}" for note in results[0].get("meta", {}).get("notes", [])] + [
         "",
         "### Results",
         "",
