@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "engine/kernels/threads.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::vector<std::string>, model, {},
@@ -29,6 +30,9 @@ ABSL_FLAG(
     "Inputs waiting per model; requests beyond it get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, batch_threads, 1,
           "Threads per model that cut and compute batches");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "Compute threads of one batch (0: every core); with several models "
+          "or --batch_threads, give each batch cores / batches in flight");
 ABSL_FLAG(int, tokenizer_threads, 0,
           "Threads that validate and tokenize requests (0: one per core)");
 ABSL_FLAG(int, max_pending_requests, 1024,
@@ -145,6 +149,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // The engine's thread pool is process-wide, set before any model runs.
+  beex::SetIntraOpThreads(std::max(0, absl::GetFlag(FLAGS_intra_op_threads)));
   beex::ServerOptions options = OptionsFromFlags();
   for (const auto& flag : model_flags) {
     auto parsed = beex::ParseModelFlag(flag);
@@ -158,12 +164,14 @@ int main(int argc, char** argv) {
   const auto& t = options.transport;
   spdlog::info(
       "beex-server: {} model(s); batch {} inputs / {} tokens / {} us, queue "
-      "{} inputs, {} batch thread(s) per model; tokenizer threads {}, pending "
+      "{} inputs, {} batch thread(s) per model, {} intra-op thread(s); "
+      "tokenizer threads {}, pending "
       "requests {}; limits {} inputs x {} bytes, messages {} bytes; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
       "{}/s; drain {} s",
       options.models.size(), b.max_batch_size, b.max_batch_tokens,
       absl::ToInt64Microseconds(b.max_delay), b.max_queue, b.num_workers,
+      beex::IntraOpThreads(),
       options.tokenizer_threads == 0
           ? std::string("auto")
           : std::to_string(options.tokenizer_threads),

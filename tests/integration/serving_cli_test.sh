@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*"; cat "$log" 2>/dev/null || true; exit 1; }
 help=$("$bin/server/beex-server" --help 2>&1 || true)
 for flag in max_batch_tokens max_queue tls_cert tls_key keepalive_time_ms \
             max_message_bytes metrics_port access_log drain_seconds reflection \
-            tokenizer_threads; do
+            tokenizer_threads intra_op_threads; do
   grep -q -- "-$flag" <<<"$help" || fail "--help does not list --$flag"
 done
 
