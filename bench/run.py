@@ -406,9 +406,11 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         lines += ["### Kernels (`build-bench/bench/kernel_bench`, Google Benchmark)", "",
                   "MACs/s per shape M×K×N; bit-MACs for the binary GEMM (`BM_Bgemm/<isa>`: 1 = AVX2, "
                   "2 = AVX-512 VPOPCNTDQ), and `BM_Linear/<activation bits>` end to end including activation "
-                  "quantization. Paths this CPU lacks are absent. G MAC/s is per CPU-second (Google Benchmark's "
-                  "rate counters divide by CPU time, which the shared machine's load distorts less than wall "
-                  "time); µs is wall time per call.", "",
+                  "quantization. Paths this CPU lacks are absent. G MAC/s is per CPU-second of the calling "
+                  "thread (Google Benchmark's rate counters divide by its CPU time, which the shared machine's "
+                  "load distorts less than wall time); with 2 threads the second OpenMP thread's CPU time is not "
+                  "counted, so those rows approximate the throughput of both threads on an idle machine. µs is "
+                  "wall time per call.", "",
                   "| kernel | threads | G MAC/s | µs |", "|---|---|---|---|"]
         for k in kernels:
             lines.append(f"| {k['name']} {k['label']} | {k['threads']} | {k['gmacs']:.1f} | {k['us']:.1f} |")
