@@ -78,8 +78,8 @@ def bundle_seeds(source, out):
         tensors = sorted(header["tensors"].items(), key=lambda kv: kv[1]["size"])
         data_start = (24 + hlen + 63) // 64 * 64
         small, data = {}, b""
-        for name, t in tensors[:6] + [(header["tokenizer"]["tensor"],
-                                       header["tensors"][header["tokenizer"]["tensor"]])]:
+        # (Not the tokenizer: its 370 KB would slow every run ~10x.)
+        for name, t in tensors[:6]:
             chunk = blob[data_start + t["offset"]:data_start + t["offset"] + t["size"]]
             small[name] = dict(t, offset=len(data))
             data += chunk
