@@ -160,7 +160,10 @@ TEST_P(TrainingBundleTest, EveryCalibratedPolicyExitsWherePythonDoes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest, ::testing::Values("tiny_classify", "tiny_regress"));
+INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest,
+                         ::testing::Values("tiny_classify", "tiny_regress",
+                                           "sst2", "stsb", "mrpc"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace beex
