@@ -51,10 +51,11 @@ std::string Header(const std::string& b) {
 std::string WithHeaderNumber(const std::string& b, const std::string& key,
                              const std::string& value) {
   std::string header = Header(b);
-  const std::string field = "\"" + key + "\": ";
+  // The writer may or may not put a space after the colon.
+  const std::string field = "\"" + key + "\":";
   const size_t at = header.find(field);
   EXPECT_NE(at, std::string::npos) << key;
-  const size_t start = at + field.size();
+  const size_t start = header.find_first_not_of(' ', at + field.size());
   header.replace(start, header.find_first_of(",\n}", start) - start, value);
   return WithHeader(b, header);
 }
