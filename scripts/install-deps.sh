@@ -23,6 +23,7 @@ build_only=0
   clang libclang-rt-14-dev libomp-14-dev  # fuzz and sanitizer presets (CMakePresets.json)
   # training and export (Debian's torch; OpenBLAS so it is not the reference BLAS)
   python3 python3-numpy python3-torch python3-sentencepiece libopenblas0-pthread
+  python3-matplotlib  # calibration plots (train/beex_train/calibration.py)
   # the Python example client and its test
   python3-grpcio python3-protobuf
   # deployment tests: manifests, and nginx as the gRPC balancer of scale-out
