@@ -8,11 +8,13 @@ scripts/build.sh
 port=${BEEX_PORT:-50051}
 cat <<MSG
 
-beex-server is starting on localhost:$port with models sst2 and stsb. In another shell:
+beex-server is starting on localhost:$port with models sst2, stsb and mrpc. In another shell:
   build/client/beex-client classify --model sst2 "a gripping, beautifully acted film"
   build/client/beex-client regress --model stsb "A man is playing a guitar." "A person plays the guitar."
+  build/client/beex-client classify --model mrpc "The firm lost money." "The company was unprofitable."
   build/client/beex-client list
 
 MSG
 exec build/server/beex-server --host 127.0.0.1 --port "$port" \
-  --model sst2=models/sst2.beex --model stsb=models/stsb.beex
+  --model sst2=models/sst2.beex --model stsb=models/stsb.beex \
+  --model mrpc=models/mrpc.beex
