@@ -276,38 +276,35 @@ absl::Status Registry::Check(const std::string& name,
   return absl::OkStatus();
 }
 
+template <typename F>
+absl::StatusOr<F*> Registry::Adopt(std::unique_ptr<F> family) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = Check(family->name(), family->label_names(), family->type());
+      !s.ok()) {
+    return s;
+  }
+  F* out = family.get();
+  families_.push_back(std::move(family));
+  return out;
+}
+
 absl::StatusOr<CounterFamily*> Registry::AddCounter(
     std::string name, std::string help, std::vector<std::string> labels) {
-  absl::MutexLock lock(&mu_);
-  if (auto s = Check(name, labels, Type::kCounter); !s.ok()) return s;
-  auto f = std::make_unique<CounterFamily>(std::move(name), std::move(help),
-                                           Type::kCounter, std::move(labels));
-  CounterFamily* out = f.get();
-  families_.push_back(std::move(f));
-  return out;
+  return Adopt(std::make_unique<CounterFamily>(
+      std::move(name), std::move(help), Type::kCounter, std::move(labels)));
 }
 
 absl::StatusOr<GaugeFamily*> Registry::AddGauge(
     std::string name, std::string help, std::vector<std::string> labels) {
-  absl::MutexLock lock(&mu_);
-  if (auto s = Check(name, labels, Type::kGauge); !s.ok()) return s;
-  auto f = std::make_unique<GaugeFamily>(std::move(name), std::move(help),
-                                         Type::kGauge, std::move(labels));
-  GaugeFamily* out = f.get();
-  families_.push_back(std::move(f));
-  return out;
+  return Adopt(std::make_unique<GaugeFamily>(std::move(name), std::move(help),
+                                             Type::kGauge, std::move(labels)));
 }
 
 absl::StatusOr<HistogramFamily*> Registry::AddHistogram(
     std::string name, std::string help, std::vector<std::string> labels,
     std::vector<double> bounds) {
-  absl::MutexLock lock(&mu_);
-  if (auto s = Check(name, labels, Type::kHistogram); !s.ok()) return s;
-  auto f = std::make_unique<HistogramFamily>(
-      std::move(name), std::move(help), std::move(labels), std::move(bounds));
-  HistogramFamily* out = f.get();
-  families_.push_back(std::move(f));
-  return out;
+  return Adopt(std::make_unique<HistogramFamily>(
+      std::move(name), std::move(help), std::move(labels), std::move(bounds)));
 }
 
 std::string Registry::Render() const {

@@ -208,6 +208,9 @@ class Registry {
   absl::Status Check(const std::string& name,
                      const std::vector<std::string>& labels, Type type) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Checks a new family against the rules and the others, then keeps it.
+  template <typename F>
+  absl::StatusOr<F*> Adopt(std::unique_ptr<F> family);
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<FamilyBase>> families_ ABSL_GUARDED_BY(mu_);

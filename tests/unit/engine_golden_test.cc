@@ -11,39 +11,16 @@
 
 #include "engine/model.h"
 #include "gtest/gtest.h"
+#include "tests/golden_cases.h"
 #include "tests/test_util.h"
 
 namespace beex {
 namespace {
 
-struct GoldenCase {
-  std::string text_a;
-  std::optional<std::string> text_b;
-  std::vector<int32_t> ids, type_ids;
-  std::vector<std::vector<float>> outputs;  // [layer][output]
-};
+using testing::GoldenCase;
 
 std::vector<GoldenCase> ReadGolden(const std::string& path) {
-  const auto doc = testing::ReadJson(path);
-  std::vector<GoldenCase> cases;
-  for (const auto& c : doc.fields().at("cases").list_value().values()) {
-    const auto& f = c.struct_value().fields();
-    GoldenCase g;
-    g.text_a = f.at("text_a").string_value();
-    if (f.at("text_b").has_string_value())
-      g.text_b = f.at("text_b").string_value();
-    for (const auto& v : f.at("ids").list_value().values())
-      g.ids.push_back(v.number_value());
-    for (const auto& v : f.at("type_ids").list_value().values())
-      g.type_ids.push_back(v.number_value());
-    for (const auto& layer : f.at("outputs").list_value().values()) {
-      g.outputs.emplace_back();
-      for (const auto& v : layer.list_value().values())
-        g.outputs.back().push_back(v.number_value());
-    }
-    cases.push_back(std::move(g));
-  }
-  return cases;
+  return testing::GoldenCases(testing::ReadJson(path));
 }
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {};

@@ -12,18 +12,13 @@
 #include "engine/encoder.h"
 #include "engine/model.h"
 #include "gtest/gtest.h"
+#include "tests/golden_cases.h"
 #include "tests/test_util.h"
 
 namespace beex {
 namespace {
 
-struct Case {
-  std::string text_a;
-  std::optional<std::string> text_b;
-  std::vector<int32_t> ids, type_ids;
-  std::vector<std::vector<float>> outputs;
-  std::vector<float> lte;
-};
+using Case = testing::GoldenCase;
 
 struct PolicyCheck {
   ExitSettings settings;
@@ -38,25 +33,7 @@ struct Golden {
 Golden ReadGolden(const std::string& path) {
   const auto doc = testing::ReadJson(path);
   Golden g;
-  for (const auto& c : doc.fields().at("cases").list_value().values()) {
-    const auto& f = c.struct_value().fields();
-    Case k;
-    k.text_a = f.at("text_a").string_value();
-    if (f.at("text_b").has_string_value())
-      k.text_b = f.at("text_b").string_value();
-    for (const auto& v : f.at("ids").list_value().values())
-      k.ids.push_back(v.number_value());
-    for (const auto& v : f.at("type_ids").list_value().values())
-      k.type_ids.push_back(v.number_value());
-    for (const auto& layer : f.at("outputs").list_value().values()) {
-      k.outputs.emplace_back();
-      for (const auto& v : layer.list_value().values())
-        k.outputs.back().push_back(v.number_value());
-    }
-    for (const auto& v : f.at("lte").list_value().values())
-      k.lte.push_back(v.number_value());
-    g.cases.push_back(std::move(k));
-  }
+  g.cases = testing::GoldenCases(doc);
   for (const auto& c : doc.fields().at("policy_checks").list_value().values()) {
     const auto& f = c.struct_value().fields();
     PolicyCheck p;
