@@ -3,7 +3,8 @@
 # models, beex-client in each mode, then SIGTERM and a clean exit.
 set -euo pipefail
 bin=$1 src=$2
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source "$(dirname "$0")/lib.sh"
+port=$(free_port)
 log=$(mktemp)
 "$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
   --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$log" 2>&1 &
@@ -12,7 +13,7 @@ trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
 client() { "$bin/client/beex-client" --addr "127.0.0.1:$port" "$@"; }
 fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
 
-for _ in $(seq 100); do client list >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for_server "$bin" "$port"
 client list >/dev/null || fail "server did not come up"
 
 out=$(client classify --model sst2 "a gripping, beautifully acted film")

@@ -4,7 +4,8 @@
 # a user sees for an unknown model.
 set -euo pipefail
 bin=$1 src=$2 lang=$3
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source "$(dirname "$0")/lib.sh"
+port=$(free_port)
 log=$(mktemp)
 "$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
   --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$log" 2>&1 &
@@ -23,7 +24,7 @@ case $lang in
   *) fail "unknown language $lang" ;;
 esac
 
-for _ in $(seq 100); do "$bin/client/beex-client" --addr "127.0.0.1:$port" list >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for_server "$bin" "$port"
 
 out=$(client classify --model sst2 "a gripping, beautifully acted film") || fail "classify: $out"
 echo "$lang: $out"

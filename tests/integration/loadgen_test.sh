@@ -3,14 +3,15 @@
 # an open-loop run, their JSON and CSV, and a run whose requests all fail.
 set -euo pipefail
 bin=$1 src=$2
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source "$(dirname "$0")/lib.sh"
+port=$(free_port)
 dir=$(mktemp -d)
 "$bin/server/beex-server" --host 127.0.0.1 --port "$port" \
   --model sst2="$src/models/sst2.beex" --model stsb="$src/models/stsb.beex" >"$dir/log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; cat "$dir/log"; exit 1; }
-for _ in $(seq 100); do "$bin/client/beex-client" --addr "127.0.0.1:$port" list >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for_server "$bin" "$port"
 
 printf '%s\n' "a warm and funny little film" "the plot never finds its footing" \
   "two hours I will not get back" "an actor at the top of his game" >"$dir/sents.txt"

@@ -4,7 +4,7 @@
 # without dropping a call, a bad flag is refused, SIGTERM drains and exits 0.
 set -euo pipefail
 bin=$1 src=$2
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 http() { /usr/bin/python3 - "$1" <<'PY'
 import sys, urllib.request, urllib.error
 try:
