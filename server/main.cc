@@ -69,6 +69,10 @@ ABSL_FLAG(double, access_log, 0,
 ABSL_FLAG(int, drain_seconds, 10,
           "On SIGTERM/SIGINT, time given to calls in flight and queued "
           "inputs before they are cancelled");
+ABSL_FLAG(int, drain_quiet_ms, 500,
+          "While draining, new calls get UNAVAILABLE (clients retry them "
+          "elsewhere) until none has arrived for this long; only then are "
+          "connections closed, so no late call is cut off as CANCELLED");
 
 namespace {
 
@@ -118,6 +122,8 @@ beex::ServerOptions OptionsFromFlags() {
   o.transport.reflection = absl::GetFlag(FLAGS_reflection);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.access_log_per_second = std::max(0.0, absl::GetFlag(FLAGS_access_log));
+  o.drain_quiet =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_drain_quiet_ms)));
   return o;
 }
 
@@ -168,7 +174,7 @@ int main(int argc, char** argv) {
       "tokenizer threads {}, pending "
       "requests {}; limits {} inputs x {} bytes, messages {} bytes; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
-      "{}/s; drain {} s",
+      "{}/s; drain {} s, quiet {} ms",
       options.models.size(), b.max_batch_size, b.max_batch_tokens,
       absl::ToInt64Microseconds(b.max_delay), b.max_queue, b.num_workers,
       beex::IntraOpThreads(),
@@ -179,7 +185,8 @@ int main(int argc, char** argv) {
       options.limits.max_text_bytes, t.max_receive_message_bytes,
       t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
       t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
-      options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds));
+      options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),
+      absl::ToInt64Milliseconds(options.drain_quiet));
 
   auto server = beex::BeexServer::Create(options);
   if (!server.ok()) {

@@ -138,6 +138,7 @@ BeexServer::BeexServer(Private, const ServerOptions& options,
   deps.serving = &serving_;
   deps.metrics = metrics_.get();
   deps.access_log = access_log_.get();
+  deps.calls = &calls_;
   service_ = std::make_unique<InferenceService>(deps);
 }
 
@@ -255,11 +256,17 @@ void BeexServer::Shutdown(absl::Duration drain) {
     shut_down_ = true;
   }
   SetServing(false);
+  const absl::Time deadline = absl::Now() + drain;
+  if (!calls_.AwaitQuiet(options_.drain_quiet, deadline)) {
+    spdlog::warn(
+        "drain: calls were still arriving or in flight at the deadline; "
+        "gRPC cancels what is left");
+  }
   if (server_ != nullptr) {
-    // Refuses new calls at once; calls in flight keep the pool and the
-    // workers, which run until it returns. At the deadline gRPC cancels what
-    // is left, and each call's OnCancel finishes it.
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
+    // Calls in flight keep the pool and the workers, which run until it
+    // returns. At the deadline gRPC cancels what is left, and each call's
+    // OnCancel finishes it.
+    server_->Shutdown(absl::ToChronoTime(deadline));
     server_->Wait();
   }
   pool_->Stop();

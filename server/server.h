@@ -54,6 +54,10 @@ struct ServerOptions {
   // requests that may wait for them before new ones get RESOURCE_EXHAUSTED.
   int tokenizer_threads = 0;
   size_t max_pending_requests = 1024;
+  // A drain keeps answering UNAVAILABLE until no call has arrived for this
+  // long (or the drain deadline), and only then closes gRPC's connections:
+  // see call_tracker.h.
+  absl::Duration drain_quiet = absl::Milliseconds(500);
   // HTTP port for /metrics, /healthz, /readyz: -1 none, 0 pick a free one.
   int metrics_port = -1;
   // Access log lines per second at most (0: no access log).
@@ -94,9 +98,11 @@ class BeexServer {
   // old version, and the status says why.
   absl::Status Reload();
 
-  // Stops accepting calls (health NOT_SERVING), lets calls in flight and
-  // queued inputs finish within `drain`, cancels what is left, then stops
-  // the workers and the HTTP port. Idempotent.
+  // Stops accepting work (health NOT_SERVING; new calls get UNAVAILABLE), lets
+  // calls in flight and queued inputs finish within `drain`, waits for calls
+  // to stop arriving (options' drain_quiet) before gRPC closes connections,
+  // cancels what is left at the deadline, then stops the workers and the
+  // HTTP port. Idempotent.
   void Shutdown(absl::Duration drain);
 
   int port() const { return port_; }
@@ -120,6 +126,7 @@ class BeexServer {
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<WorkPool> pool_;
   std::atomic<bool> serving_{false};
+  CallTracker calls_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;

@@ -159,6 +159,7 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
   std::string peer = deps_.access_log ? context->peer() : std::string();
   // Counted in flight only once serving: every model is registered with the
   // metrics by then, so the +1 and the -1 land on the same label.
+  if (deps_.calls) deps_.calls->Arrived();
   const bool serving = deps_.serving->load();
   if (serving && deps_.metrics) deps_.metrics->AddInflight(model_label, 1);
   auto on_finish = [deps = deps_, model = model_label, peer = std::move(peer),
@@ -169,6 +170,7 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
       deps.metrics->RecordRequest(model, method, s.error_code(), seconds);
       if (serving) deps.metrics->AddInflight(model, -1);
     }
+    if (deps.calls) deps.calls->Finished();
     if (deps.access_log) {
       AccessLog::Entry e;
       e.peer = peer;
@@ -325,6 +327,12 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
 grpc::ServerUnaryReactor* InferenceService::FinishNow(
     grpc::CallbackServerContext* context, const char* method,
     const std::string& model, const absl::Status& status, absl::Time start) {
+  if (deps_.calls) {
+    // Answered at once, but an arrival all the same: the client still
+    // sends here.
+    deps_.calls->Arrived();
+    deps_.calls->Finished();
+  }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   const int code = static_cast<int>(status.code());
   if (deps_.metrics) deps_.metrics->RecordRequest(model, method, code, seconds);

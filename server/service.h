@@ -9,6 +9,7 @@
 #include "beex/v1/inference.grpc.pb.h"
 #include "server/access_log.h"
 #include "server/beex_metrics.h"
+#include "server/call_tracker.h"
 #include "server/model_registry.h"
 #include "server/validation.h"
 #include "server/work_pool.h"
@@ -27,6 +28,8 @@ struct ServiceDeps {
   const std::atomic<bool>* serving = nullptr;
   BeexMetrics* metrics = nullptr;   // may be null
   AccessLog* access_log = nullptr;  // may be null
+  // Told of every call's arrival and finish, for the drain; may be null.
+  CallTracker* calls = nullptr;
 };
 
 // The beex.v1.Inference service on gRPC's callback API. A handler only

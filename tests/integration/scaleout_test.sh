@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Scale-out on one machine: three beex-server replicas behind Debian's nginx
 # (grpc_pass) on loopback, driven by beex-loadgen through nginx. Checks that
-# every replica served traffic and that stopping one replica mid-run, taken out
-# of the balancer first, loses no request the client retries (UNAVAILABLE is
+# every replica served traffic and that stopping one replica mid-run, as
+# Kubernetes does, loses no request the client retries (UNAVAILABLE is
 # retried, as gRPC clients do).
 set -euo pipefail
 bin=$1 src=$2
@@ -80,15 +80,15 @@ PY
 }
 sleep 2.5
 n3=$(served "${mports[2]}") || fail "scrape replica 3"
-# Replica 3 leaves the balancer first, as a Kubernetes pod leaves its
-# Service's endpoints when it terminates; nginx's old worker finishes the
-# calls it has in flight there. A bare SIGTERM while nginx still routes to the
-# replica can answer 1 or 2 calls of ~6,000 CANCELLED (see the lead's note on
-# issue 5: gRPC's shutdown races calls it has accepted but not dispatched).
+# Replica 3 is stopped as Kubernetes stops a pod: SIGTERM, and the balancer
+# takes it out of its endpoints a moment later. Meanwhile the draining replica
+# answers UNAVAILABLE (the client retries elsewhere) and closes its
+# connections only once calls stop arriving (--drain_quiet_ms), so none is cut
+# off as CANCELLED.
+kill -TERM "$replica3"
+sleep 0.5
 sed -i "s/server 127.0.0.1:${ports[2]} /server 127.0.0.1:${ports[2]} down /" "$dir/nginx.conf"
 "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -s reload || fail "nginx reload"
-sleep 1
-kill -TERM "$replica3"
 wait "$replica3" || fail "replica 3 exited with $? after SIGTERM"
 wait "$load" || { cat "$dir/load.log"; fail "load generator saw failures"; }
 cat "$dir/load.log"

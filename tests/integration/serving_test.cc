@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -271,6 +272,62 @@ TEST_F(ServingTest, DrainDeadlineCancelsWhatIsLeftSafely) {
   drain.join();
   EXPECT_EQ(runner->computed(), 2u);  // the held batch only
   EXPECT_EQ(runner->dropped(), 4u);
+}
+
+// Clients keep calling after a drain begins, as they do until a balancer
+// takes the replica out. Each call is answered OK or UNAVAILABLE (which
+// clients retry elsewhere), and gRPC's connections stay open until calls stop
+// arriving: gRPC's own shutdown cuts off a call that reaches it before its
+// GOAWAY reaches the client as CANCELLED, which no client retries.
+TEST_F(ServingTest, CallsArrivingDuringADrainGetUnavailableNeverCancelled) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.batching.max_batch_size = 8;
+  o.drain_quiet = absl::Milliseconds(200);
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  std::atomic<bool> balancer_moved_on = false;
+  std::atomic<int> calls = 0;
+  absl::Mutex mu;
+  // Code and message: UNAVAILABLE from the service, not from a closed
+  // connection, shows that gRPC stayed open.
+  std::map<std::pair<grpc::StatusCode, std::string>, int> answers;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      while (!balancer_moved_on) {
+        v1::ClassifyResponse resp;
+        const grpc::Status s = Classify(Sst2(1), &resp, absl::Seconds(10));
+        ++calls;
+        absl::MutexLock lock(&mu);
+        ++answers[{s.error_code(), s.error_message()}];
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return calls >= 200; }));
+  std::atomic<bool> drained = false;
+  std::thread drain([&] {
+    server_->Shutdown(absl::Seconds(20));
+    drained = true;
+  });
+  ASSERT_TRUE(WaitFor([&] { return !server_->serving(); }));
+  const int calls_before = calls;
+  ASSERT_TRUE(WaitFor([&] { return calls >= calls_before + 100; }));
+  EXPECT_FALSE(drained) << "the drain closed gRPC while calls kept arriving";
+  balancer_moved_on = true;
+  for (auto& t : clients) t.join();
+  drain.join();
+  absl::MutexLock lock(&mu);
+  int unavailable = 0;
+  for (const auto& [answer, n] : answers) {
+    const auto& [code, message] = answer;
+    if (code == grpc::StatusCode::UNAVAILABLE) {
+      EXPECT_THAT(message, HasSubstr("draining"));
+      unavailable += n;
+    } else {
+      EXPECT_EQ(code, grpc::StatusCode::OK) << n << " call(s): " << message;
+    }
+  }
+  EXPECT_GE(unavailable, 100);
 }
 
 TEST_F(ServingTest, ReloadUnderLoadDropsNothingAndABadBundleKeepsTheOld) {

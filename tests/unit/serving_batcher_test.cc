@@ -1,11 +1,14 @@
 // The batcher's token budget, dropping of dead items, several workers and
-// Stop; and the work pool the service tokenizes on.
+// Stop; the work pool the service tokenizes on; the call tracker a drain
+// waits on.
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/batcher.h"
+#include "server/call_tracker.h"
 #include "server/work_pool.h"
 
 namespace beex {
@@ -166,6 +169,68 @@ TEST(WorkPoolTest, RunsTasksConcurrentlyAndBoundsThePending) {
   pool.Stop();
   EXPECT_EQ(done, 3);
   EXPECT_FALSE(pool.TrySchedule(task));
+}
+
+TEST(CallTrackerTest, QuietAtOnceWhenNothingArrivedLately) {
+  CallTracker calls;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  EXPECT_TRUE(calls.AwaitQuiet(absl::Milliseconds(100), deadline));
+  calls.Arrived();
+  calls.Finished();
+  absl::SleepFor(absl::Milliseconds(60));
+  EXPECT_TRUE(calls.AwaitQuiet(absl::Milliseconds(50), deadline));
+  EXPECT_LT(absl::Now(), deadline);
+}
+
+TEST(CallTrackerTest, ACallInFlightHoldsTheDrainUntilTheDeadline) {
+  CallTracker calls;
+  calls.Arrived();
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(200);
+  EXPECT_FALSE(calls.AwaitQuiet(absl::ZeroDuration(), deadline));
+  EXPECT_GE(absl::Now(), deadline);
+}
+
+TEST(CallTrackerTest, WaitsForArrivalsToStopThenForTheQuietPeriod) {
+  CallTracker calls;
+  std::atomic<bool> sending = true;
+  absl::Time last_sent;
+  calls.Arrived();  // the first call, before the drain starts waiting
+  calls.Finished();
+  std::thread client([&] {
+    const absl::Time stop = absl::Now() + absl::Milliseconds(300);
+    while (absl::Now() < stop) {
+      calls.Arrived();
+      absl::SleepFor(absl::Milliseconds(2));
+      calls.Finished();
+      last_sent = absl::Now();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    sending = false;
+  });
+  const absl::Duration quiet = absl::Milliseconds(100);
+  EXPECT_TRUE(calls.AwaitQuiet(quiet, absl::Now() + absl::Seconds(10)));
+  EXPECT_FALSE(sending);
+  client.join();
+  EXPECT_GE(absl::Now() - last_sent, quiet - absl::Milliseconds(15));
+}
+
+TEST(CallTrackerTest, ArrivalsThatNeverStopEndAtTheDeadline) {
+  CallTracker calls;
+  std::atomic<bool> stop = false;
+  calls.Arrived();
+  calls.Finished();
+  std::thread client([&] {
+    while (!stop) {
+      calls.Arrived();
+      calls.Finished();
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  EXPECT_FALSE(calls.AwaitQuiet(absl::Milliseconds(100), deadline));
+  EXPECT_GE(absl::Now(), deadline);
+  stop = true;
+  client.join();
 }
 
 }  // namespace
