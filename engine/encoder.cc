@@ -25,9 +25,8 @@ absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(const Bundle& b,
     if (!bits.ok()) return bits.status();
     auto scale = b.Floats(name + ".scale", {n});
     if (!scale.ok()) return scale.status();
-    auto linear =
-        Linear::Binary(*bits, *scale, *std::move(bias), n, k,
-                       b.header().architecture().activation_bits());
+    auto linear = Linear::Binary(*bits, *scale, *std::move(bias), n, k,
+                                 b.header().architecture().activation_bits());
     if (!linear.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "bundle ", b.header().name(), ": ", linear.status().message()));
@@ -97,9 +96,16 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
       BEEX_ASSIGN(blk.lte_weight, b.Floats(e + "lte.weight", {1, h}));
       BEEX_ASSIGN(blk.lte_bias, b.Floats(e + "lte.bias", {1}));
     }
+    if (i > 0 && blk.lte_weight.empty() != enc->blocks_[0].lte_weight.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "block ", i,
+          " and block 0 disagree on having a learning-to-exit "
+          "head (exits.N.lte.weight): all blocks have one or none"));
+    }
     enc->blocks_.push_back(std::move(blk));
   }
 #undef BEEX_ASSIGN
+  enc->learned_exits_ = !enc->blocks_[0].lte_weight.empty();
   enc->attention_ = std::make_unique<Attention>(h, a.heads());
   enc->gate_ = std::make_unique<GateCandidateOp>(f);
   return enc;
@@ -211,10 +217,10 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
       }
       if (trace) results[s].trace.push_back(output);
       const float value = regression_ ? ToValue(output[0]) : 0.0f;
-      const bool policy_stop = trackers[s].Observe(
-          regression_ ? std::span<const float>(&value, 1)
-                      : std::span<const float>(output),
-          lte);
+      const bool policy_stop =
+          trackers[s].Observe(regression_ ? std::span<const float>(&value, 1)
+                                          : std::span<const float>(output),
+                              lte);
       const int cap = samples[s].exit.max_layers;
       if (policy_stop || layer + 1 == layers || layer + 1 == cap) {
         results[s].output = output;

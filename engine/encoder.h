@@ -50,6 +50,8 @@ class Encoder {
 
   const bundle::Architecture& arch() const { return arch_; }
   bool regression() const { return regression_; }
+  // Every block has a BERxiT learning-to-exit head (the `learned` policy).
+  bool learned_exits() const { return learned_exits_; }
   // Maps a regression exit's raw output to label units.
   float ToValue(float raw) const;
 
@@ -69,6 +71,7 @@ class Encoder {
 
   bundle::Architecture arch_;
   bool regression_ = false;
+  bool learned_exits_ = false;
   float value_min_ = 0, value_max_ = 1;
   std::vector<float> tok_, pos_, type_, ln_emb_gamma_, ln_emb_beta_;
   // Exact-match embedding of pair models ([2, hidden], row 1 for a token that

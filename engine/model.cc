@@ -84,9 +84,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   auto proto = bundle->Bytes(t.tensor());
   if (!proto.ok()) return context(proto.status());
   auto tokenizer = Tokenizer::Create(
-      *proto,
-      TokenizerConfig{t.pad_id(), t.unk_id(), t.cls_id(), t.sep_id(),
-                      spec.max_tokens});
+      *proto, TokenizerConfig{t.pad_id(), t.unk_id(), t.cls_id(), t.sep_id(),
+                              spec.max_tokens});
   if (!tokenizer.ok()) return context(tokenizer.status());
   if (tokenizer->vocab_size() != static_cast<int>(a.vocab_size())) {
     return context(absl::InvalidArgumentError(
@@ -95,8 +94,28 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   }
   auto encoder = Encoder::Create(*bundle);
   if (!encoder.ok()) return context(encoder.status());
+  spec.learned_exits = (*encoder)->learned_exits();
+  if (auto s = ValidateExitForModel(spec.default_exit, spec); !s.ok()) {
+    return context(absl::InvalidArgumentError(
+        absl::StrCat("default exit policy: ", s.message())));
+  }
   return std::make_unique<Model>(std::move(spec), *std::move(tokenizer),
                                  *std::move(encoder));
+}
+
+absl::Status ValidateExitForModel(const ExitSettings& s,
+                                  const ModelSpec& spec) {
+  if (auto st = ValidateExitSettings(s, spec.num_layers,
+                                     spec.task == Task::kRegression);
+      !st.ok()) {
+    return st;
+  }
+  if (s.policy == ExitPolicyKind::kLearned && !spec.learned_exits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exit.policy learned needs learning-to-exit heads; model ",
+                     spec.name, " has none"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Tokens> Model::Tokenize(const TextPair& input) const {

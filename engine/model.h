@@ -30,11 +30,18 @@ struct ModelSpec {
   int max_tokens = 0;
   int hidden = 0;
   bool binarized = true;
+  // Has learning-to-exit heads, which the `learned` exit policy reads.
+  bool learned_exits = false;
   ExitSettings default_exit;
   uint64_t bundle_bytes = 0;
   uint32_t format_version = 0;
   std::map<std::string, std::string> metadata;
 };
+
+// Exit settings valid for `spec`: in range (ValidateExitSettings), and the
+// `learned` policy only on a model with learning-to-exit heads (without them
+// it would silently run every block).
+absl::Status ValidateExitForModel(const ExitSettings& s, const ModelSpec& spec);
 
 struct TextPair {
   std::string_view text;

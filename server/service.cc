@@ -51,11 +51,7 @@ absl::StatusOr<ExitSettings> ResolveExit(const v1::ExitSettings& req,
     s.patience = static_cast<int>(std::min<uint32_t>(req.patience(), 1 << 20));
   s.max_layers =
       static_cast<int>(std::min<uint32_t>(req.max_layers(), 1 << 20));
-  if (auto st = ValidateExitSettings(s, spec.num_layers,
-                                     spec.task == Task::kRegression);
-      !st.ok()) {
-    return st;
-  }
+  if (auto st = ValidateExitForModel(s, spec); !st.ok()) return st;
   return s;
 }
 

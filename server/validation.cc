@@ -56,6 +56,13 @@ absl::Status ValidateText(std::string_view text, const std::string& field,
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is not valid UTF-8 (at byte ", bad, ")"));
   }
+  // Valid UTF-8, but never text: a NUL is a client's encoding slip (UTF-16
+  // sent as bytes, a C buffer sent whole), and classifying it is silent
+  // garbage.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " contains a NUL byte (at byte ", nul, ")"));
+  }
   bool blank = true;
   for (char c : text)
     blank = blank && absl::ascii_isspace(static_cast<unsigned char>(c));

@@ -19,7 +19,7 @@ struct RequestLimits {
 size_t FirstInvalidUtf8(std::string_view s);
 
 // INVALID_ARGUMENT naming `field` when the text is empty, only whitespace,
-// longer than the limit, or not UTF-8.
+// longer than the limit, not UTF-8, or holds a NUL byte.
 absl::Status ValidateText(std::string_view text, const std::string& field,
                           const RequestLimits& limits);
 

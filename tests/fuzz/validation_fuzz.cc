@@ -67,8 +67,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (char c : text) {
     blank = blank && absl::ascii_isspace(static_cast<unsigned char>(c));
   }
-  const bool ok =
-      size <= limits.max_text_bytes && bad == std::string_view::npos && !blank;
+  const size_t nul = text.find('\0');
+  const bool ok = size <= limits.max_text_bytes &&
+                  bad == std::string_view::npos &&
+                  nul == std::string_view::npos && !blank;
   FUZZ_CHECK(st.ok() == ok);
   if (!ok) {
     FUZZ_CHECK(st.code() == absl::StatusCode::kInvalidArgument);
@@ -76,6 +78,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size <= limits.max_text_bytes && bad != std::string_view::npos) {
       FUZZ_CHECK(
           absl::StrContains(st.message(), absl::StrCat("(at byte ", bad, ")")));
+    }
+    if (size <= limits.max_text_bytes && bad == std::string_view::npos &&
+        nul != std::string_view::npos) {
+      FUZZ_CHECK(absl::StrContains(
+          st.message(), absl::StrCat("NUL byte (at byte ", nul, ")")));
     }
   }
   return 0;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/model.h"
 #include "gtest/gtest.h"
 
 namespace beex {
@@ -127,6 +128,26 @@ TEST(ParseExitPolicyTest, RoundTripsEveryName) {
     EXPECT_EQ(*parsed, k);
   }
   EXPECT_FALSE(ParseExitPolicy("sometimes").ok());
+}
+
+TEST(ValidateExitForModelTest, LearnedNeedsLearningToExitHeads) {
+  ModelSpec spec;
+  spec.name = "plain";
+  spec.num_layers = 6;
+  const ExitSettings learned{ExitPolicyKind::kLearned, 0.5f, 1, 0};
+  const absl::Status s = ValidateExitForModel(learned, spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "exit.policy learned needs learning-to-exit heads; model plain "
+            "has none");
+  spec.learned_exits = true;
+  EXPECT_TRUE(ValidateExitForModel(learned, spec).ok());
+  // Range checks still apply.
+  EXPECT_FALSE(
+      ValidateExitForModel({ExitPolicyKind::kLearned, 1.5f, 1, 0}, spec).ok());
+  spec.learned_exits = false;
+  EXPECT_TRUE(
+      ValidateExitForModel({ExitPolicyKind::kEntropy, 0.5f, 1, 0}, spec).ok());
 }
 
 }  // namespace

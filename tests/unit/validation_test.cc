@@ -1,5 +1,7 @@
 #include "server/validation.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace beex {
@@ -37,6 +39,17 @@ TEST(ValidateTextTest, NamesTheFieldAndLimit) {
   s = ValidateText("ok\xff", "f", limits);
   EXPECT_EQ(s.message(), "f is not valid UTF-8 (at byte 2)");
   EXPECT_TRUE(ValidateText("fine", "f", limits).ok());
+}
+
+TEST(ValidateTextTest, RefusesNulBytesWhereverTheyAre) {
+  RequestLimits limits;
+  using std::string_literals::operator""s;
+  EXPECT_EQ(ValidateText("ab\0cd"s, "f", limits).message(),
+            "f contains a NUL byte (at byte 2)");
+  EXPECT_EQ(ValidateText("\0"s, "f", limits).message(),
+            "f contains a NUL byte (at byte 0)");
+  EXPECT_EQ(ValidateText("text\0"s, "f", limits).message(),
+            "f contains a NUL byte (at byte 4)");
 }
 
 }  // namespace
