@@ -1,8 +1,12 @@
 #include "server/model_runner.h"
 
+#include <spdlog/spdlog.h>
+
+#include <exception>
 #include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace beex {
@@ -59,6 +63,34 @@ void ModelRunner::Drop(std::vector<WorkItem> items) {
 }
 
 void ModelRunner::RunBatch(std::vector<WorkItem> batch) {
+  // An exception leaving the worker would end the process and every call in
+  // it; only this batch's calls fail, and the worker goes on.
+  try {
+    Compute(batch);
+  } catch (const std::exception& e) {
+    Fail(batch, absl::InternalError(
+                    absl::StrCat("computing the batch failed: ", e.what())));
+  } catch (...) {
+    Fail(batch, absl::InternalError("computing the batch failed"));
+  }
+}
+
+void ModelRunner::Fail(std::vector<WorkItem>& batch,
+                       const absl::Status& status) {
+  spdlog::error("model {}: {} ({} inputs)", model_->spec().name,
+                status.ToString(), batch.size());
+  std::set<PendingRequest*> requests;
+  for (auto& item : batch) requests.insert(item.request.get());
+  // Counted first: a test that sees its reply also sees it counted.
+  failed_ += batch.size();
+  if (options_.observer != nullptr) {
+    options_.observer->OnDropped(model_->spec(), status.code(),
+                                 requests.size());
+  }
+  for (PendingRequest* request : requests) request->Fail(status);
+}
+
+void ModelRunner::Compute(std::vector<WorkItem>& batch) {
   if (options_.before_batch) options_.before_batch(model_->spec().name);
   std::vector<PreparedInput> inputs;
   inputs.reserve(batch.size());

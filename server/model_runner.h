@@ -32,7 +32,8 @@ class PendingRequest {
   // OK while the request is worth computing; otherwise why not
   // (DEADLINE_EXCEEDED, CANCELLED, or the error it already failed with).
   virtual absl::Status Liveness() const { return absl::OkStatus(); }
-  // Ends the request with `status` (its items were dropped before compute).
+  // Ends the request with `status` (its items were dropped before compute,
+  // or their batch failed).
   // Called once per dropped batch of its items; only the first call counts.
   virtual void Fail(const absl::Status& status) { (void)status; }
 };
@@ -45,7 +46,8 @@ class RunnerObserver {
   virtual void OnBatch(const ModelSpec& model, size_t tokens,
                        std::span<const Prediction> predictions,
                        std::span<const ItemTiming> timings) = 0;
-  // Requests whose inputs were taken out of the queue uncomputed, and why.
+  // Requests whose inputs were taken out of the queue uncomputed, or whose
+  // batch failed to compute (INTERNAL), and why.
   virtual void OnDropped(const ModelSpec& model, absl::StatusCode code,
                          size_t requests) = 0;
 };
@@ -54,7 +56,8 @@ struct RunnerOptions {
   BatcherOptions batching;
   RunnerObserver* observer = nullptr;  // not owned; may be null
   // Runs on the worker before each batch computes: for tests that need a
-  // batch held (overload, deadlines) and for tracing. May be null.
+  // batch held (overload, deadlines) or failed (by throwing), and for
+  // tracing. May be null.
   std::function<void(const std::string& model)> before_batch;
 };
 
@@ -81,9 +84,11 @@ class ModelRunner {
   void Stop() { batcher_.Stop(); }
 
   size_t queued() const { return batcher_.queued(); }
-  // Inputs computed, and inputs dropped uncomputed, since start.
+  // Inputs computed, dropped uncomputed, and in batches whose compute
+  // failed, since start.
   uint64_t computed() const { return computed_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
+  uint64_t failed() const { return failed_.load(); }
 
  private:
   struct WorkItem {
@@ -94,12 +99,16 @@ class ModelRunner {
   };
 
   void RunBatch(std::vector<WorkItem> batch);
+  void Compute(std::vector<WorkItem>& batch);
+  // Ends every request of a batch whose compute threw.
+  void Fail(std::vector<WorkItem>& batch, const absl::Status& status);
   void Drop(std::vector<WorkItem> items);
 
   const std::shared_ptr<const Model> model_;
   const RunnerOptions options_;
   std::atomic<uint64_t> computed_{0};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> failed_{0};
   Batcher<WorkItem> batcher_;  // last: its workers use the members above
 };
 

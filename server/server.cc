@@ -38,8 +38,10 @@ class MetricsObserver final : public RunnerObserver {
 
   void OnDropped(const ModelSpec& model, absl::StatusCode code,
                  size_t requests) override {
-    const char* reason =
-        code == absl::StatusCode::kDeadlineExceeded ? "deadline" : "cancelled";
+    const char* reason = code == absl::StatusCode::kDeadlineExceeded
+                             ? "deadline"
+                         : code == absl::StatusCode::kCancelled ? "cancelled"
+                                                                : "error";
     for (size_t i = 0; i < requests; ++i) {
       metrics_->RecordDropped(model.name, reason);
     }

@@ -5,6 +5,9 @@ beex_test(serving_test integration/serving_test.cc)
 target_link_libraries(serving_test PRIVATE beex_health_proto)
 # A hang (a drain that never ends) must fail, not stall CI.
 set_tests_properties(serving_test PROPERTIES TIMEOUT 300)
+beex_test(fault_injection_test integration/fault_injection_test.cc)
+target_link_libraries(fault_injection_test PRIVATE beex_health_proto)
+set_tests_properties(fault_injection_test PROPERTIES TIMEOUT 300)
 
 add_test(NAME serving_cli_test
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/serving_cli_test.sh
