@@ -27,10 +27,10 @@
 #include <vector>
 
 #include "engine/bundle.h"
+#include "engine/kernels/attention.h"
 #include "engine/kernels/bgemm.h"
-#include "engine/kernels/dnnl_ops.h"
 #include "engine/kernels/linear.h"
-#include "engine/kernels/ops.h"
+#include "engine/kernels/rowwise.h"
 #include "engine/kernels/threads.h"
 #include "engine/model.h"
 
@@ -144,7 +144,7 @@ void Stages(const beex::Bundle& bundle, const std::vector<Input>& inputs,
       const float* p = table.data() + (r % len) * h;
       for (int64_t i = 0; i < h; ++i) x1[r * h + i] = t[i] + p[i];
     }
-    beex::LayerNorm(x1.data(), rows, gamma, beta, 1e-5f);
+    beex::LayerNormRows(x1.data(), rows, gamma, beta, 1e-5f);
   });
   const double lin_qkv =
       TimeUs([&] { qkv->Forward(x.data(), rows, qkvb.data()); });
@@ -156,19 +156,15 @@ void Stages(const beex::Bundle& bundle, const std::vector<Input>& inputs,
       TimeUs([&] { down->Forward(gated.data(), rows, x1.data(), x.data()); });
   for (auto& v : qkvb) v = normal(rng) * 0.3f;
   const beex::Attention attn(h, heads);
-  const double attention = TimeUs([&] {
-    for (int s = 0; s < batch; ++s) {
-      attn.Forward(qkvb.data() + s * len * 3 * h, len,
-                   ctx.data() + s * len * h);
-    }
-  });
+  const std::vector<int64_t> lengths(batch, len);
+  const double attention =
+      TimeUs([&] { attn.Forward(qkvb.data(), lengths, ctx.data()); });
   const double norms = TimeUs([&] {
-    beex::LayerNorm(x1.data(), rows, gamma, beta, 1e-5f);
-    beex::LayerNorm(x.data(), rows, gamma, beta, 1e-5f);
+    beex::LayerNormRows(x1.data(), rows, gamma, beta, 1e-5f);
+    beex::LayerNormRows(x.data(), rows, gamma, beta, 1e-5f);
   });
-  const beex::GateCandidateOp gate_op(f);
   const double gate =
-      TimeUs([&] { gate_op.Forward(gcb.data(), rows, gated.data()); });
+      TimeUs([&] { beex::GateRows(gcb.data(), rows, f, gated.data()); });
   std::vector<float> pooled(h);
   volatile float sink = 0;
   const double exits = TimeUs([&] {

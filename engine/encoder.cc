@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "engine/kernels/ops.h"
+#include "engine/kernels/rowwise.h"
 #include "engine/kernels/threads.h"
 
 namespace beex {
@@ -107,7 +107,6 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const Bundle& b) {
 #undef BEEX_ASSIGN
   enc->learned_exits_ = !enc->blocks_[0].lte_weight.empty();
   enc->attention_ = std::make_unique<Attention>(h, a.heads());
-  enc->gate_ = std::make_unique<GateCandidateOp>(f);
   return enc;
 }
 
@@ -146,7 +145,7 @@ void Encoder::Embed(std::span<const EncoderSample> samples,
       }
     }
   }
-  LayerNorm(x, row, ln_emb_gamma_, ln_emb_beta_, arch_.ln_eps());
+  LayerNormRows(x, row, ln_emb_gamma_, ln_emb_beta_, arch_.ln_eps());
 }
 
 std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
@@ -173,26 +172,24 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
   Embed(samples, live, x.data());
 
   std::vector<float> pooled(h), output(c);
+  std::vector<int64_t> lengths;
   for (int layer = 0; layer < layers && !live.empty(); ++layer) {
     const Block& blk = blocks_[layer];
     blk.qkv->Forward(x.data(), rows, qkv.data());
-    int64_t first = 0;
-    for (int s : live) {
-      attention_->Forward(qkv.data() + first * 3 * h, length(s),
-                          ctx.data() + first * h);
-      first += length(s);
-    }
+    lengths.clear();
+    for (int s : live) lengths.push_back(length(s));
+    attention_->Forward(qkv.data(), lengths, ctx.data());
     blk.out->Forward(ctx.data(), rows, x1.data(), /*residual=*/x.data());
-    LayerNorm(x1.data(), rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
+    LayerNormRows(x1.data(), rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
     blk.gate_cand->Forward(x1.data(), rows, gc.data());
-    gate_->Forward(gc.data(), rows, gated.data());
+    GateRows(gc.data(), rows, f, gated.data());
     blk.down->Forward(gated.data(), rows, x.data(), /*residual=*/x1.data());
-    LayerNorm(x.data(), rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
+    LayerNormRows(x.data(), rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
 
     // Exits: mean-pool each live sample, run its head, ask its policy.
     std::vector<int> still_live;
     int64_t kept_rows = 0;
-    first = 0;
+    int64_t first = 0;
     for (int s : live) {
       const int64_t n = length(s);
       std::fill(pooled.begin(), pooled.end(), 0.0f);

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "engine/bundle.h"
 #include "engine/exit_policy.h"
-#include "engine/kernels/dnnl_ops.h"
+#include "engine/kernels/attention.h"
 #include "engine/kernels/linear.h"
 
 namespace beex {
@@ -79,8 +79,7 @@ class Encoder {
   std::vector<float> match_;
   std::vector<int32_t> special_ids_;  // pad, unk, [CLS], [SEP]: never match
   std::vector<Block> blocks_;
-  std::unique_ptr<Attention> attention_;  // oneDNN, per-length primitives
-  std::unique_ptr<GateCandidateOp> gate_;
+  std::unique_ptr<Attention> attention_;
 };
 
 }  // namespace beex

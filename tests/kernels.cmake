@@ -25,4 +25,4 @@ target_link_libraries(quant_golden_kernel_test PRIVATE protobuf::libprotobuf)
 set_tests_properties(quant_golden_kernel_test PROPERTIES
                      FIXTURES_REQUIRED quant_golden
                      ENVIRONMENT "BEEX_QUANT_GOLDEN_DIR=${CMAKE_CURRENT_BINARY_DIR}/quant_golden")
-beex_kernel_test(dnnl_ops_kernel_test unit/dnnl_ops_kernel_test.cc)
+beex_kernel_test(dense_kernel_test unit/dense_kernel_test.cc)

@@ -1,11 +1,13 @@
 #include "engine/kernels/linear.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/threads.h"
 
 namespace beex {
 namespace {
@@ -18,6 +20,23 @@ template <typename T>
 T* Scratch(std::vector<T>& v, int64_t size) {
   if (static_cast<int64_t>(v.size()) < size) v.resize(size);
   return v.data();
+}
+
+// Calls fn(first, rows) for power-of-two chunks of [0, m), largest first.
+// oneDNN primitives are made per row count, and the row counts a server
+// meets are every packed-token total from 1 to its batch budget: one
+// primitive per count grew its memory by hundreds of MB (soak test, issue 7).
+// Rows are independent, so a few power-of-two shapes serve every count; the
+// small chunks run serially (SerialScope), so the extra calls cost no thread
+// wake-ups.
+template <typename Fn>
+void ForEachPowerOfTwoChunk(int64_t m, Fn fn) {
+  for (int64_t first = 0; first < m;) {
+    const auto rows =
+        static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(m - first)));
+    fn(first, rows);
+    first += rows;
+  }
 }
 
 }  // namespace
@@ -145,24 +164,28 @@ void Linear::Forward(const float* x, int64_t m, float* y,
 
 void Linear::ForwardFloat(const float* x, int64_t m, float* y,
                           const float* residual) const {
-  const Primitive& p = PrimitiveFor(m, residual != nullptr);
   const auto f32 = memory::data_type::f32;
-  memory src({{m, k_}, f32, memory::format_tag::ab}, engine_,
-             const_cast<float*>(x));
   memory bias({{1, n_}, f32, memory::format_tag::ab}, engine_,
               const_cast<float*>(bias_.data()));
-  memory dst({{m, n_}, f32, memory::format_tag::ab}, engine_, y);
-  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
-                                          {DNNL_ARG_WEIGHTS, *p.weights},
-                                          {DNNL_ARG_BIAS, bias},
-                                          {DNNL_ARG_DST, dst}};
-  if (residual) {
-    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
-        memory({{m, n_}, f32, memory::format_tag::ab}, engine_,
-               const_cast<float*>(residual));
-  }
   dnnl::stream stream(engine_);
-  p.matmul.execute(stream, args);
+  ForEachPowerOfTwoChunk(m, [&](int64_t first, int64_t rows) {
+    const SerialScope serial(rows * k_ * n_ < kParallelWork);
+    const Primitive& p = PrimitiveFor(rows, residual != nullptr);
+    memory src({{rows, k_}, f32, memory::format_tag::ab}, engine_,
+               const_cast<float*>(x + first * k_));
+    memory dst({{rows, n_}, f32, memory::format_tag::ab}, engine_,
+               y + first * n_);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                            {DNNL_ARG_WEIGHTS, *p.weights},
+                                            {DNNL_ARG_BIAS, bias},
+                                            {DNNL_ARG_DST, dst}};
+    if (residual) {
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+          memory({{rows, n_}, f32, memory::format_tag::ab}, engine_,
+                 const_cast<float*>(residual + first * n_));
+    }
+    p.matmul.execute(stream, args);
+  });
   stream.wait();
 }
 
@@ -180,15 +203,18 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
   // oneDNN's fast int8 kernels want unsigned activations: u = q + 128, and
   // sum_k u*w = sum_k q*w + 128 * sum_k w, which colsum_ takes back out.
   for (int64_t i = 0; i < m * k_; ++i) u[i] = static_cast<uint8_t>(q[i] + 128);
-  const Primitive& p = PrimitiveFor(m, false);
-  memory src({{m, k_}, memory::data_type::u8, memory::format_tag::ab}, engine_,
-             u);
-  memory dst({{m, n_}, memory::data_type::s32, memory::format_tag::ab}, engine_,
-             acc);
   dnnl::stream stream(engine_);
-  p.matmul.execute(stream, {{DNNL_ARG_SRC, src},
-                            {DNNL_ARG_WEIGHTS, *p.weights},
-                            {DNNL_ARG_DST, dst}});
+  ForEachPowerOfTwoChunk(m, [&](int64_t first, int64_t rows) {
+    const SerialScope serial(rows * k_ * n_ < kParallelWork);
+    const Primitive& p = PrimitiveFor(rows, false);
+    memory src({{rows, k_}, memory::data_type::u8, memory::format_tag::ab},
+               engine_, u + first * k_);
+    memory dst({{rows, n_}, memory::data_type::s32, memory::format_tag::ab},
+               engine_, acc + first * n_);
+    p.matmul.execute(stream, {{DNNL_ARG_SRC, src},
+                              {DNNL_ARG_WEIGHTS, *p.weights},
+                              {DNNL_ARG_DST, dst}});
+  });
   stream.wait();
   for (int64_t r = 0; r < m; ++r) {
     for (int64_t c = 0; c < n_; ++c) {

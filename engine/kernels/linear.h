@@ -42,8 +42,10 @@ class Linear {
 
   Linear(PrivateKey, Path path, int64_t n, int64_t k);
 
-  // Thread-safe. oneDNN primitives are created once per row count M and
-  // reused, since oneDNN 2.6's runtime-M kernels are slower (see kernels.md).
+  // Thread-safe. oneDNN primitives are created once per power-of-two row
+  // count and reused (oneDNN 2.6's runtime-M kernels are slower, see
+  // kernels.md); M rows run as power-of-two chunks, so a layer holds at most
+  // log2(max M) + 1 primitives (two with a residual) whatever M it meets.
   // residual may be null; y must not alias x or residual.
   void Forward(const float* x, int64_t m, float* y,
                const float* residual = nullptr) const;
@@ -53,6 +55,11 @@ class Linear {
   Path path() const { return path_; }
   // Bytes of weights this layer holds.
   int64_t weight_bytes() const;
+  // oneDNN primitives made so far.
+  size_t primitive_count() const {
+    absl::MutexLock lock(&mu_);
+    return primitives_.size();
+  }
 
  private:
   // A matmul for one M, with the weights packed in the layout it chose

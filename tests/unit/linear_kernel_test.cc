@@ -195,6 +195,29 @@ TEST(LinearTest, PrimitivesPerRowCountGiveConsistentRows) {
   }
 }
 
+TEST(LinearTest, PrimitivesStayFewWhateverRowCountsArrive) {
+  const int64_t k = 64, n = 32;
+  const Layer l = MakeLayer(n, k, 23);
+  for (uint32_t bits : {0u, 8u}) {
+    auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, bits);
+    ASSERT_TRUE(lin.ok());
+    const auto x = Input(300, k, 24);
+    std::vector<float> all(300 * n), one(n);
+    for (int64_t m = 1; m <= 300; ++m) (*lin)->Forward(x.data(), m, all.data());
+    // Powers of two 1..256: nine shapes, not one per row count.
+    EXPECT_EQ((*lin)->primitive_count(), 9u) << "activation bits " << bits;
+    // The last call (300 = 256 + 32 + 8 + 4) still gives every row its own
+    // result.
+    for (int64_t r : {0, 255, 256, 287, 299}) {
+      (*lin)->Forward(x.data() + r * k, 1, one.data());
+      for (int64_t c = 0; c < n; ++c) {
+        EXPECT_NEAR(one[c], all[r * n + c], 1e-5 * (1 + std::fabs(one[c])))
+            << "row " << r << " activation bits " << bits;
+      }
+    }
+  }
+}
+
 TEST(LinearTest, UnsupportedActivationBitsAreRefused) {
   const Layer l = MakeLayer(4, 8, 1);
   auto lin = Linear::Binary(l.bits, l.alpha, l.bias, 4, 8, 4);
