@@ -18,24 +18,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/integration/serving_test_util.h"
+#include "tests/integration/serving_fixture.h"
 #include "tests/test_util.h"
 
 namespace beex {
 namespace {
 
-using ::beex::testing::Gate;
 using ::beex::testing::WaitFor;
 using ::testing::HasSubstr;
 
-class FaultInjectionTest : public ::testing::Test {
+// The serving fixture, plus a fault switch: the next batch's compute throws.
+class FaultInjectionTest : public beex::testing::ServingFixture {
  protected:
   ServerOptions Options() {
-    ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.models = {{"sst2", beex::testing::SourcePath("models/sst2.beex")}};
-    o.tokenizer_threads = 2;
+    ServerOptions o = ServingFixture::Options();
     o.drain_quiet = absl::Milliseconds(100);
     o.before_batch = [this](const std::string&) {
       if (throw_next_.exchange(false)) {
@@ -46,39 +42,6 @@ class FaultInjectionTest : public ::testing::Test {
     return o;
   }
 
-  void Start(const ServerOptions& o) {
-    auto s = BeexServer::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    stub_ = v1::Inference::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
-  }
-
-  void TearDown() override {
-    gate_.Open();
-    server_.reset();
-  }
-
-  static v1::ClassifyRequest Sst2(int inputs) {
-    v1::ClassifyRequest r;
-    r.set_model("sst2");
-    for (int i = 0; i < inputs; ++i) {
-      r.add_inputs()->set_text(i % 2 ? "a tedious, shapeless film"
-                                     : "a tender and funny film");
-    }
-    return r;
-  }
-
-  grpc::Status Classify(const v1::ClassifyRequest& req,
-                        v1::ClassifyResponse* resp,
-                        grpc::ClientContext* ctx = nullptr) {
-    grpc::ClientContext own;
-    if (ctx == nullptr) ctx = &own;
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    return stub_->Classify(ctx, req, resp);
-  }
-
   void ExpectServes() {
     v1::ClassifyResponse resp;
     const grpc::Status s = Classify(Sst2(2), &resp);
@@ -86,10 +49,7 @@ class FaultInjectionTest : public ::testing::Test {
     EXPECT_EQ(resp.results_size(), 2);
   }
 
-  Gate gate_;
   std::atomic<bool> throw_next_ = false;
-  std::unique_ptr<BeexServer> server_;
-  std::unique_ptr<v1::Inference::Stub> stub_;
 };
 
 // Resident memory of this process, in bytes.
@@ -117,10 +77,11 @@ TEST_F(FaultInjectionTest, ClientLeavingMidBatchLeavesTheOthersServed) {
   auto runner = server_->runner("sst2");
   gate_.Close();
   grpc::ClientContext leaving_ctx;
+  leaving_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   grpc::Status leaving, staying;
   std::thread a([&] {
     v1::ClassifyResponse resp;
-    leaving = Classify(Sst2(1), &resp, &leaving_ctx);
+    leaving = stub_->Classify(&leaving_ctx, Sst2(1), &resp);
   });
   std::thread b([&] {
     v1::ClassifyResponse resp;
