@@ -14,9 +14,9 @@ namespace beex {
 // MACs, and three oneDNN primitive calls per sample cost more than the
 // arithmetic (docs/BENCHMARKS.md has the before and after). This kernel
 // transposes each head's keys once so that both products are unit-stride
-// multiply-adds, computes exp with a branch-free polynomial, is compiled for
-// AVX-512, AVX2 and baseline x86-64 and picked at load time, and runs the
-// samples on the intra-op threads. Each sample is computed by one thread
+// multiply-adds, computes exp with a branch-free polynomial, has an AVX-512,
+// an AVX2 and a baseline build (dense_kernels.h), and runs the samples on
+// the intra-op threads. Each sample is computed by one thread
 // in a fixed order, so results do not depend on the batch's composition or
 // the thread count.
 class Attention {

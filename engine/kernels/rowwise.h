@@ -4,8 +4,8 @@
 // The encoder's row-wise float math: the fast twins of LayerNorm and
 // GateCandidate in ops.h (their scalar references). Rows are split over the
 // intra-op threads; each row is computed by one thread in a fixed order, so
-// a row's result does not depend on the batch it is in. Compiled for
-// AVX-512, AVX2 and baseline x86-64, picked at load time.
+// a row's result does not depend on the batch it is in. One build per ISA
+// (dense_kernels.h).
 
 #include <cstdint>
 #include <span>

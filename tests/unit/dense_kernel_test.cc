@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "engine/kernels/attention.h"
+#include "engine/kernels/bgemm.h"
+#include "engine/kernels/dense_kernels.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/rowwise.h"
 #include "engine/kernels/vector_math.h"
@@ -100,6 +102,37 @@ TEST(AttentionTest, ResultsDoNotDependOnTheBatchOrTheThreads) {
     first += s;
   }
   omp_set_num_threads(threads);
+}
+
+// Every ISA build of the kernels (dense_kernels.h) against the references.
+// The builds vectorize sums differently, so they agree to float rounding.
+TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
+  const int64_t h = 96, heads = 3, s = 37, f = 257;
+  const auto qkv = Random(s * 3 * h, 2.0f, 5);
+  std::vector<float> want_ctx(s * h);
+  SelfAttention(qkv.data(), s, h, heads, want_ctx.data());
+  auto x = Random(h, 3.0f, 6);
+  const auto gamma = Random(h, 1.0f, 7), beta = Random(h, 1.0f, 8);
+  std::vector<float> want_norm = x;
+  LayerNorm(want_norm.data(), 1, gamma, beta, 1e-5f);
+  const auto gc = Random(2 * f, 3.0f, 9);
+  std::vector<float> want_gate(f);
+  GateCandidate(gc.data(), 1, f, want_gate.data());
+  for (auto isa :
+       {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+    if (!bgemm::IsaSupported(isa)) continue;
+    const std::string name(bgemm::IsaName(isa));
+    const DenseKernels& k = DenseKernelsFor(isa);
+    std::vector<float> ctx(s * h, NAN), kt(s * h), p(s);
+    k.attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(), p.data());
+    ExpectNear(ctx, want_ctx, 1e-5, 1e-5, name + " attention");
+    std::vector<float> norm = x;
+    k.normalize_row(norm.data(), h, gamma.data(), beta.data(), 1e-5f);
+    ExpectNear(norm, want_norm, 1e-5, 1e-5, name + " layer norm");
+    std::vector<float> gate(f, NAN);
+    k.gate_row(gc.data(), f, gate.data());
+    ExpectNear(gate, want_gate, 1e-6, 0, name + " gate");
+  }
 }
 
 TEST(LayerNormRowsTest, MatchesTheScalarReference) {

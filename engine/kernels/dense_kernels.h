@@ -1,0 +1,47 @@
+#ifndef BEEX_ENGINE_KERNELS_DENSE_KERNELS_H_
+#define BEEX_ENGINE_KERNELS_DENSE_KERNELS_H_
+
+// The float kernels behind attention.h and rowwise.h, once per ISA. The
+// bodies are one source (dense_kernels.inc) compiled three times with
+// different -m flags, picked at run time with the binary GEMM's choice
+// (bgemm::ActiveIsa, so BEEX_BGEMM_ISA forces every kernel at once).
+// Not GCC's target_clones: its ifunc resolvers run before a sanitizer's
+// runtime is up and crash sanitized builds.
+
+#include <cstdint>
+
+#include "engine/kernels/bgemm.h"
+
+namespace beex {
+
+struct DenseKernels {
+  // Self-attention of one sample (see attention.h); kt holds [dh, s] and p
+  // [s] of scratch.
+  void (*attend_sample)(const float* qkv, int64_t s, int64_t h, int64_t heads,
+                        float* ctx, float* kt, float* p);
+  // LayerNorm of one row of width h, in place.
+  void (*normalize_row)(float* row, int64_t h, const float* gamma,
+                        const float* beta, float eps);
+  // One row of the selective learn-forget gate (see rowwise.h).
+  void (*gate_row)(const float* gc, int64_t f, float* out);
+};
+
+// The path of `isa`, which must be supported (bgemm::IsaSupported).
+const DenseKernels& DenseKernelsFor(bgemm::Isa isa);
+inline const DenseKernels& ActiveDenseKernels() {
+  return DenseKernelsFor(bgemm::ActiveIsa());
+}
+
+namespace dense_scalar {
+extern const DenseKernels kKernels;
+}
+namespace dense_avx2 {
+extern const DenseKernels kKernels;
+}
+namespace dense_avx512 {
+extern const DenseKernels kKernels;
+}
+
+}  // namespace beex
+
+#endif  // BEEX_ENGINE_KERNELS_DENSE_KERNELS_H_
