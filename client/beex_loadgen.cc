@@ -7,15 +7,18 @@
 // Open loop (fixed request rate; latency counts from the scheduled send time,
 // so a slow server cannot hide its queueing):
 //   beex-loadgen --model sst2 --inputs sents.txt --rate 100,400
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -47,6 +50,9 @@ ABSL_FLAG(int, max_outstanding, 4096,
           "Open loop: sends skipped (and counted) beyond this many in flight");
 ABSL_FLAG(double, timeout, 10, "Deadline per request, in seconds");
 ABSL_FLAG(int, retries, 0, "Resends of a request answered UNAVAILABLE");
+ABSL_FLAG(double, retry_backoff_ms, 20,
+          "Wait before the first resend; each next one waits twice as long "
+          "(at most 1 s), with +-20% jitter, as gRPC's retry policy does");
 ABSL_FLAG(std::string, policy, "", "Exit policy (default: the model's)");
 ABSL_FLAG(std::string, json, "", "Write the results as JSON to this file");
 ABSL_FLAG(std::string, csv, "", "Write the results as CSV to this file");
@@ -239,6 +245,16 @@ class LoadGenerator {
     Attempt(rec, sent, first, 1, std::move(then));
   }
 
+  // Wait before resend number `attempt` (1-based).
+  static std::chrono::microseconds Backoff(int attempt) {
+    thread_local std::mt19937 rng(std::random_device{}());
+    const double base = absl::GetFlag(FLAGS_retry_backoff_ms) *
+                        std::pow(2.0, std::min(attempt - 1, 16));
+    const double ms = std::min(base, 1000.0) *
+                      std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+    return std::chrono::microseconds(static_cast<int64_t>(ms * 1000));
+  }
+
   void Attempt(std::shared_ptr<Recorder> rec, Clock::time_point sent,
                size_t first, int attempt, std::function<void()> then) {
     auto call = std::make_shared<Call>();
@@ -254,7 +270,18 @@ class LoadGenerator {
                  then = std::move(then)](grpc::Status status) mutable {
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
           attempt <= absl::GetFlag(FLAGS_retries)) {
-        Attempt(rec, sent, first, attempt + 1, std::move(then));
+        // An immediate resend through a round-robin balancer lands on the
+        // same draining replica one time in N; backing off gives the
+        // balancer time to take it out.
+        auto alarm = std::make_shared<grpc::Alarm>();
+        alarm->Set(std::chrono::system_clock::now() + Backoff(attempt),
+                   [this, rec, sent, first, attempt, alarm,
+                    then = std::move(then)](bool) mutable {
+                     Attempt(rec, sent, first, attempt + 1, std::move(then));
+                     // The alarm holds this callback, which holds the
+                     // alarm: let go here (gRPC allows it) or both leak.
+                     alarm.reset();
+                   });
         return;
       }
       int exit_sum = 0, results = 0;

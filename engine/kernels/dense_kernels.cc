@@ -18,4 +18,12 @@ const DenseKernels& DenseKernelsFor(bgemm::Isa isa) {
   return dense_scalar::kKernels;
 }
 
+const DenseKernels& ActiveDenseKernels() {
+  static const DenseKernels& best = DenseKernelsFor(
+      bgemm::IsaSupported(bgemm::Isa::kAvx512) ? bgemm::Isa::kAvx512
+      : bgemm::IsaSupported(bgemm::Isa::kAvx2) ? bgemm::Isa::kAvx2
+                                               : bgemm::Isa::kScalar);
+  return best;
+}
+
 }  // namespace beex

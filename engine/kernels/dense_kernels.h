@@ -3,8 +3,11 @@
 
 // The float kernels behind attention.h and rowwise.h, once per ISA. The
 // bodies are one source (dense_kernels.inc) compiled three times with
-// different -m flags, picked at run time with the binary GEMM's choice
-// (bgemm::ActiveIsa, so BEEX_BGEMM_ISA forces every kernel at once).
+// different -m flags; the engine runs the best build this CPU supports
+// (bgemm::IsaSupported). They do not follow bgemm::ForceIsa or
+// BEEX_BGEMM_ISA: forcing a binary GEMM path then changes no float rounding,
+// so whole-model results stay bit-identical across GEMM paths
+// (quant_golden_kernel_test); dense_kernel_test runs every build.
 // Not GCC's target_clones: its ifunc resolvers run before a sanitizer's
 // runtime is up and crash sanitized builds.
 
@@ -26,11 +29,10 @@ struct DenseKernels {
   void (*gate_row)(const float* gc, int64_t f, float* out);
 };
 
-// The path of `isa`, which must be supported (bgemm::IsaSupported).
+// The build for `isa`, which must be supported (bgemm::IsaSupported).
 const DenseKernels& DenseKernelsFor(bgemm::Isa isa);
-inline const DenseKernels& ActiveDenseKernels() {
-  return DenseKernelsFor(bgemm::ActiveIsa());
-}
+// The best build this CPU runs.
+const DenseKernels& ActiveDenseKernels();
 
 namespace dense_scalar {
 extern const DenseKernels kKernels;

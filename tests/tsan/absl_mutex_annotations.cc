@@ -1,0 +1,177 @@
+// ThreadSanitizer cannot see synchronization inside Debian's Abseil, which is
+// not built with -fsanitize=thread: absl::Mutex waits on futexes in an
+// uninstrumented library, so every access it protects reads as a race. This
+// library, preloaded into the tsan preset's tests (CMakePresets.json), wraps
+// the public lock, unlock, await and notification entry points of
+// libabsl_synchronization and tells TSan what they do (__tsan_acquire /
+// __tsan_release on the mutex), then calls the real function. It is itself
+// uninstrumented and used nowhere else.
+//
+// Conditions are wrapped too: absl evaluates a waiter's Condition inside the
+// library, on whichever thread holds the mutex at that moment, so each
+// evaluation is bracketed by an acquire and a release of its mutex.
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+
+namespace {
+
+template <typename Fn>
+Fn Real(const char* symbol) {
+  void* fn = dlsym(RTLD_NEXT, symbol);
+  if (fn == nullptr) {
+    std::fprintf(stderr, "absl_mutex_annotations: %s not found\n", symbol);
+    std::abort();
+  }
+  return reinterpret_cast<Fn>(fn);
+}
+
+// A condition evaluated under `mu`, with TSan told so.
+struct Annotated {
+  void* mu;
+  const absl::Condition* cond;
+  static bool Eval(Annotated* a) {
+    __tsan_acquire(a->mu);
+    const bool met = a->cond->Eval();
+    __tsan_release(a->mu);
+    return met;
+  }
+};
+
+}  // namespace
+
+// Each wrapper has the mangled name of the Abseil function it stands for,
+// so the preloaded definition is the one every caller binds to.
+#define BEEX_ABSL(sym) __asm__(#sym)
+
+void Lock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex4LockEv);
+void Lock(void* mu) {
+  static auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex4LockEv");
+  real(mu);
+  __tsan_acquire(mu);
+}
+
+void Unlock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex6UnlockEv);
+void Unlock(void* mu) {
+  static auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex6UnlockEv");
+  __tsan_release(mu);
+  real(mu);
+}
+
+void ReaderLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex10ReaderLockEv);
+void ReaderLock(void* mu) {
+  static auto real =
+      Real<void (*)(void*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
+  real(mu);
+  __tsan_acquire(mu);
+}
+
+void ReaderUnlock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex12ReaderUnlockEv);
+void ReaderUnlock(void* mu) {
+  static auto real =
+      Real<void (*)(void*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
+  __tsan_release(mu);
+  real(mu);
+}
+
+bool TryLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex7TryLockEv);
+bool TryLock(void* mu) {
+  static auto real = Real<bool (*)(void*)>("_ZN4absl7debian35Mutex7TryLockEv");
+  const bool locked = real(mu);
+  if (locked) __tsan_acquire(mu);
+  return locked;
+}
+
+bool ReaderTryLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex13ReaderTryLockEv);
+bool ReaderTryLock(void* mu) {
+  static auto real =
+      Real<bool (*)(void*)>("_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  const bool locked = real(mu);
+  if (locked) __tsan_acquire(mu);
+  return locked;
+}
+
+// Await and the timed waits release the mutex while they wait and hold it
+// again when they return.
+void Await(void* mu, const absl::Condition& cond)
+    BEEX_ABSL(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE);
+void Await(void* mu, const absl::Condition& cond) {
+  static auto real = Real<void (*)(void*, const absl::Condition&)>(
+      "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  Annotated a{mu, &cond};
+  __tsan_release(mu);
+  real(mu, absl::Condition(&Annotated::Eval, &a));
+  __tsan_acquire(mu);
+}
+
+bool AwaitWithTimeout(void* mu, const absl::Condition& cond, absl::Duration t)
+    BEEX_ABSL(
+        _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE);
+bool AwaitWithTimeout(void* mu, const absl::Condition& cond, absl::Duration t) {
+  static auto real =
+      Real<bool (*)(void*, const absl::Condition&, absl::Duration)>(
+          "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_"
+          "8DurationE");
+  Annotated a{mu, &cond};
+  __tsan_release(mu);
+  const bool met = real(mu, absl::Condition(&Annotated::Eval, &a), t);
+  __tsan_acquire(mu);
+  return met;
+}
+
+bool AwaitWithDeadline(void* mu, const absl::Condition& cond, absl::Time t)
+    BEEX_ABSL(
+        _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE);
+bool AwaitWithDeadline(void* mu, const absl::Condition& cond, absl::Time t) {
+  static auto real = Real<bool (*)(void*, const absl::Condition&, absl::Time)>(
+      "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  Annotated a{mu, &cond};
+  __tsan_release(mu);
+  const bool met = real(mu, absl::Condition(&Annotated::Eval, &a), t);
+  __tsan_acquire(mu);
+  return met;
+}
+
+void LockWhen(void* mu, const absl::Condition& cond)
+    BEEX_ABSL(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE);
+void LockWhen(void* mu, const absl::Condition& cond) {
+  static auto real = Real<void (*)(void*, const absl::Condition&)>(
+      "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  Annotated a{mu, &cond};
+  real(mu, absl::Condition(&Annotated::Eval, &a));
+  __tsan_acquire(mu);
+}
+
+void CondVarWait(void* cv, void* mu)
+    BEEX_ABSL(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE);
+void CondVarWait(void* cv, void* mu) {
+  static auto real = Real<void (*)(void*, void*)>(
+      "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+  __tsan_release(mu);
+  real(cv, mu);
+  __tsan_acquire(mu);
+}
+
+void Notify(void* n) BEEX_ABSL(_ZN4absl7debian312Notification6NotifyEv);
+void Notify(void* n) {
+  static auto real =
+      Real<void (*)(void*)>("_ZN4absl7debian312Notification6NotifyEv");
+  __tsan_release(n);
+  real(n);
+}
+
+void WaitForNotification(const void* n)
+    BEEX_ABSL(_ZNK4absl7debian312Notification19WaitForNotificationEv);
+void WaitForNotification(const void* n) {
+  static auto real = Real<void (*)(const void*)>(
+      "_ZNK4absl7debian312Notification19WaitForNotificationEv");
+  real(n);
+  __tsan_acquire(const_cast<void*>(n));
+}
