@@ -75,12 +75,12 @@ void ModelRunner::RunBatch(std::vector<WorkItem> batch) {
   }
 }
 
-void ModelRunner::Fail(std::vector<WorkItem>& batch,
+void ModelRunner::Fail(const std::vector<WorkItem>& batch,
                        const absl::Status& status) {
   spdlog::error("model {}: {} ({} inputs)", model_->spec().name,
                 status.ToString(), batch.size());
   std::set<PendingRequest*> requests;
-  for (auto& item : batch) requests.insert(item.request.get());
+  for (const auto& item : batch) requests.insert(item.request.get());
   // Counted first: a test that sees its reply also sees it counted.
   failed_ += batch.size();
   if (options_.observer != nullptr) {

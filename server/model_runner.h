@@ -101,7 +101,7 @@ class ModelRunner {
   void RunBatch(std::vector<WorkItem> batch);
   void Compute(std::vector<WorkItem>& batch);
   // Ends every request of a batch whose compute threw.
-  void Fail(std::vector<WorkItem>& batch, const absl::Status& status);
+  void Fail(const std::vector<WorkItem>& batch, const absl::Status& status);
   void Drop(std::vector<WorkItem> items);
 
   const std::shared_ptr<const Model> model_;

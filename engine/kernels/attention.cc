@@ -1,13 +1,12 @@
 #include "engine/kernels/attention.h"
 
-#include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "engine/kernels/dense_kernels.h"
 #include "engine/kernels/threads.h"
 
 namespace beex {
+
 void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
                         float* ctx) const {
   const DenseKernels& kernels = ActiveDenseKernels();
