@@ -21,10 +21,11 @@ void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
   for (int64_t i = 0; i < n; ++i) {
     const int64_t s = lengths[i];
     if (s == 0) continue;
+    const int64_t keys = PaddedKeys(s);
     thread_local std::vector<float> kt, p;
-    if (static_cast<int64_t>(p.size()) < s) p.resize(s);
-    if (static_cast<int64_t>(kt.size()) < s * (h_ / heads_)) {
-      kt.resize(s * (h_ / heads_));
+    if (static_cast<int64_t>(p.size()) < keys) p.resize(keys);
+    if (static_cast<int64_t>(kt.size()) < keys * (h_ / heads_)) {
+      kt.resize(keys * (h_ / heads_));
     }
     kernels.attend_sample(qkv + first[i] * 3 * h_, s, h_, heads_,
                           ctx + first[i] * h_, kt.data(), p.data());

@@ -17,9 +17,16 @@
 
 namespace beex {
 
+// Keys per block of the attention kernel: one AVX-512 register of floats.
+inline constexpr int64_t kKeyBlock = 16;
+// s rounded up to whole key blocks: the attention kernel's scratch sizes.
+inline int64_t PaddedKeys(int64_t s) {
+  return (s + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+}
+
 struct DenseKernels {
-  // Self-attention of one sample (see attention.h); kt holds [dh, s] and p
-  // [s] of scratch.
+  // Self-attention of one sample (see attention.h); kt holds [dh,
+  // PaddedKeys(s)] and p [PaddedKeys(s)] of scratch.
   void (*attend_sample)(const float* qkv, int64_t s, int64_t h, int64_t heads,
                         float* ctx, float* kt, float* p);
   // LayerNorm of one row of width h, in place.

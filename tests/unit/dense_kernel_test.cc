@@ -123,7 +123,8 @@ TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
     if (!bgemm::IsaSupported(isa)) continue;
     const std::string name(bgemm::IsaName(isa));
     const DenseKernels& k = DenseKernelsFor(isa);
-    std::vector<float> ctx(s * h, NAN), kt(s * h), p(s);
+    std::vector<float> ctx(s * h, NAN), kt(PaddedKeys(s) * h / heads),
+        p(PaddedKeys(s));
     k.attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(), p.data());
     ExpectNear(ctx, want_ctx, 1e-5, 1e-5, name + " attention");
     std::vector<float> norm = x;
