@@ -16,9 +16,9 @@ namespace beex {
 // transposes each head's keys once so that both products are unit-stride
 // multiply-adds, computes exp with a branch-free polynomial, has an AVX-512,
 // an AVX2 and a baseline build (dense_kernels.h), and runs the samples on
-// the intra-op threads. Each sample is computed by one thread
-// in a fixed order, so results do not depend on the batch's composition or
-// the thread count.
+// the intra-op threads. Each sample is computed by one thread in a fixed
+// order, so results do not depend on the batch's composition or the thread
+// count.
 class Attention {
  public:
   Attention(int64_t hidden, int64_t heads) : h_(hidden), heads_(heads) {}
