@@ -26,14 +26,15 @@ T* Scratch(std::vector<T>& v, int64_t size) {
 // oneDNN primitives are made per row count, and the row counts a server
 // meets are every packed-token total from 1 to its batch budget: one
 // primitive per count grew its memory by hundreds of MB (soak test, issue 7).
-// Rows are independent, so a few power-of-two shapes serve every count; the
-// small chunks run serially (SerialScope), so the extra calls cost no thread
-// wake-ups.
+// Rows are independent, so a few power-of-two shapes serve every count.
+// Chunks of less than kParallelWork multiply-adds run (and have their
+// primitives made) on one thread, so the extra calls cost no thread wake-ups.
 template <typename Fn>
-void ForEachPowerOfTwoChunk(int64_t m, Fn fn) {
+void ForEachPowerOfTwoChunk(int64_t m, int64_t macs_per_row, Fn fn) {
   for (int64_t first = 0; first < m;) {
     const auto rows =
         static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(m - first)));
+    const SerialScope serial(rows * macs_per_row < kParallelWork);
     fn(first, rows);
     first += rows;
   }
@@ -168,8 +169,7 @@ void Linear::ForwardFloat(const float* x, int64_t m, float* y,
   memory bias({{1, n_}, f32, memory::format_tag::ab}, engine_,
               const_cast<float*>(bias_.data()));
   dnnl::stream stream(engine_);
-  ForEachPowerOfTwoChunk(m, [&](int64_t first, int64_t rows) {
-    const SerialScope serial(rows * k_ * n_ < kParallelWork);
+  ForEachPowerOfTwoChunk(m, k_ * n_, [&](int64_t first, int64_t rows) {
     const Primitive& p = PrimitiveFor(rows, residual != nullptr);
     memory src({{rows, k_}, f32, memory::format_tag::ab}, engine_,
                const_cast<float*>(x + first * k_));
@@ -204,8 +204,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
   // sum_k u*w = sum_k q*w + 128 * sum_k w, which colsum_ takes back out.
   for (int64_t i = 0; i < m * k_; ++i) u[i] = static_cast<uint8_t>(q[i] + 128);
   dnnl::stream stream(engine_);
-  ForEachPowerOfTwoChunk(m, [&](int64_t first, int64_t rows) {
-    const SerialScope serial(rows * k_ * n_ < kParallelWork);
+  ForEachPowerOfTwoChunk(m, k_ * n_, [&](int64_t first, int64_t rows) {
     const Primitive& p = PrimitiveFor(rows, false);
     memory src({{rows, k_}, memory::data_type::u8, memory::format_tag::ab},
                engine_, u + first * k_);

@@ -6,7 +6,6 @@
 // that use them are compiled with -fno-trapping-math (engine/CMakeLists.txt):
 // without it GCC keeps the selects as branches.
 
-#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
