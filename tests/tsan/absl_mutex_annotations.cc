@@ -159,6 +159,29 @@ void CondVarWait(void* cv, void* mu) {
   __tsan_acquire(mu);
 }
 
+// gRPC's pollers and timer threads wait with a timeout (grpc_core::CondVar).
+bool CondVarWaitWithTimeout(void* cv, void* mu, absl::Duration t) BEEX_ABSL(
+    _ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE);
+bool CondVarWaitWithTimeout(void* cv, void* mu, absl::Duration t) {
+  static auto real = Real<bool (*)(void*, void*, absl::Duration)>(
+      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  __tsan_release(mu);
+  const bool timed_out = real(cv, mu, t);
+  __tsan_acquire(mu);
+  return timed_out;
+}
+
+bool CondVarWaitWithDeadline(void* cv, void* mu, absl::Time t) BEEX_ABSL(
+    _ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE);
+bool CondVarWaitWithDeadline(void* cv, void* mu, absl::Time t) {
+  static auto real = Real<bool (*)(void*, void*, absl::Time)>(
+      "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+  __tsan_release(mu);
+  const bool timed_out = real(cv, mu, t);
+  __tsan_acquire(mu);
+  return timed_out;
+}
+
 void Notify(void* n) BEEX_ABSL(_ZN4absl7debian312Notification6NotifyEv);
 void Notify(void* n) {
   static auto real =
