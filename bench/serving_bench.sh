@@ -7,8 +7,13 @@
 #   bench/serving_bench.sh [BUILD_DIR] [SECONDS]
 # Env: MODEL (default sst2), INPUTS (a file of texts, one per line; default:
 # the sentences of GLUE SST-2 dev, read at run time), BATCH (server
-# --max_batch_size and the engine's batch, 32), DELAY_US (2000), SERVER_FLAGS
-# (more beex-server flags).
+# --max_batch_size and the engine's batch, 32), DELAY_US (2000), WORKERS
+# (batch workers, the server's --batch_threads; default one per core) and
+# INTRA (--intra_op_threads; 0: cores / WORKERS), the same on both sides so
+# the engine in process computes with the threads the server does;
+# SERVER_FLAGS (more beex-server flags).
+# Besides throughput and latency it reports the CPU time the server and the
+# load generator spent per input, which is where a gap to the engine goes.
 set -euo pipefail
 # Both sides run the same engine; on a shared machine OpenMP's spinning
 # workers (the default ACTIVE wait) starve everything else.
@@ -19,6 +24,8 @@ seconds=${2:-10}
 model=${MODEL:-sst2}
 batch=${BATCH:-32}
 delay=${DELAY_US:-2000}
+workers=${WORKERS:-$(nproc)}
+intra=${INTRA:-0}
 work=$(mktemp -d)
 server=""
 trap '[[ -n $server ]] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
@@ -29,16 +36,19 @@ if [[ -z $inputs ]]; then
   tail -n +2 "$src/../shared/data/glue/SST-2/dev.tsv" | cut -f1 >"$inputs" 2>/dev/null ||
     tail -n +2 /work/shared/data/glue/SST-2/dev.tsv | cut -f1 >"$inputs"
 fi
-echo "inputs: $(wc -l <"$inputs") texts from $inputs; model $model; batch $batch; ${seconds}s per run"
+echo "inputs: $(wc -l <"$inputs") texts from $inputs; model $model; batch $batch;" \
+  "$workers batch worker(s), intra-op threads $intra (0: cores / workers); ${seconds}s per run"
 
 engine=$("$build/tests/serving_engine_bench" --model "$src/models/$model.beex" \
-  --inputs "$inputs" --batch "$batch" --seconds "$seconds")
+  --inputs "$inputs" --batch "$batch" --seconds "$seconds" \
+  --workers "$workers" --intra_op_threads "$intra")
 echo "engine in-process: $engine"
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$build/server/beex-server" --host 127.0.0.1 --port "$port" \
   --model "$model=$src/models/$model.beex" --max_batch_size "$batch" \
-  --max_batch_delay_us "$delay" ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
+  --max_batch_delay_us "$delay" --batch_threads "$workers" --intra_op_threads "$intra" \
+  ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 300); do
   "$build/client/beex-client" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break
@@ -46,7 +56,14 @@ for _ in $(seq 300); do
 done
 loadgen() { "$build/client/beex-loadgen" --addr "127.0.0.1:$port" --model "$model" \
   --inputs "$inputs" --batch 1 --duration "$seconds" "$@"; }
-loadgen --concurrency 64 --json "$work/closed.json" >/dev/null
+# utime + stime of the server, in clock ticks (proc(5)).
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+ticks0=$(server_ticks)
+/usr/bin/time -f "%U %S" -o "$work/loadgen.time" \
+  "$build/client/beex-loadgen" --addr "127.0.0.1:$port" --model "$model" \
+  --inputs "$inputs" --batch 1 --duration "$seconds" \
+  --concurrency 64 --json "$work/closed.json" >/dev/null
+server_cpu=$(( $(server_ticks) - ticks0 ))
 max_rps=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["requests_per_second"])' "$work/closed.json")
 rate=$(/usr/bin/python3 -c "print(round(0.7 * $max_rps))")
 loadgen --rate "$rate" --json "$work/open.json" >/dev/null
@@ -54,14 +71,20 @@ kill -TERM $server
 wait $server || true
 server=""
 
-/usr/bin/python3 - "$engine" "$work/closed.json" "$work/open.json" <<'PY'
+/usr/bin/python3 - "$engine" "$work/closed.json" "$work/open.json" \
+  "$server_cpu" "$(getconf CLK_TCK)" "$work/loadgen.time" <<'PY'
 import json, sys
 engine = json.loads(sys.argv[1])
 closed = json.load(open(sys.argv[2]))[0]
 open_ = json.load(open(sys.argv[3]))[0]
+server_s = int(sys.argv[4]) / int(sys.argv[5])
+loadgen_s = sum(map(float, open(sys.argv[6]).read().split()))
+served = closed["inputs_per_second"] * closed["seconds"]
 ratio = closed["inputs_per_second"] / engine["inputs_per_second"]
 print(f"gRPC, 64 clients: {closed['inputs_per_second']:.0f} inputs/s "
       f"(p50 {closed['p50_ms']:.2f} ms, p99 {closed['p99_ms']:.2f} ms, codes {closed['codes']})")
+print(f"CPU per input at 64 clients: server {server_s / served * 1e6:.0f} us, "
+      f"load generator {loadgen_s / served * 1e6:.0f} us")
 print(f"engine in-process: {engine['inputs_per_second']:.0f} inputs/s")
 print(f"ratio gRPC / engine: {ratio:.3f}  (target >= 0.90)")
 print(f"open loop at 70% ({open_['level']:.0f} req/s): achieved {open_['requests_per_second']:.0f} req/s, "

@@ -1,17 +1,24 @@
 // The in-process side of the serving benchmark (bench/serving_bench.sh): the
 // engine alone on the same texts the gRPC load generator sends, tokenized
-// and batched the way the server's worker does, on one thread. Prints one
-// JSON object: {"inputs_per_second": ..., "batches": ..., "mean_exit_layer":
-// ...}.
+// and batched the way the server's workers do: --workers threads, each
+// cutting and computing batches of its own with --intra_op_threads compute
+// threads (the server's --batch_threads and --intra_op_threads; 0: cores /
+// workers). Prints one JSON object: {"inputs_per_second": ..., "batches":
+// ..., "mean_exit_layer": ...}.
 //
 //   serving_engine_bench --model models/sst2.beex --inputs texts.txt
-//                        [--batch 32] [--seconds 10]
+//                        [--batch 32] [--seconds 10] [--workers 1]
+//                        [--intra_op_threads 0]
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "engine/kernels/threads.h"
 #include "engine/model.h"
 
 namespace {
@@ -51,31 +58,49 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no inputs in %s\n", inputs_path.c_str());
     return 1;
   }
+  const int workers = std::max(1, std::stoi(Arg(argc, argv, "workers", "1")));
+  const int intra = std::stoi(Arg(argc, argv, "intra_op_threads", "0"));
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  beex::SetIntraOpThreads(intra > 0 ? intra : std::max(1, cores / workers));
   const beex::ExitSettings exit = (*model)->spec().default_exit;
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(seconds);
-  size_t done = 0, batches = 0, next = 0;
-  double exit_sum = 0;
-  while (Clock::now() < end) {
-    // Tokenizing is part of what the server does per input; count it.
-    std::vector<beex::PreparedInput> prepared;
-    prepared.reserve(batch);
-    for (size_t i = 0; i < batch; ++i, next = (next + 1) % texts.size()) {
-      auto tokens = (*model)->Tokenize({texts[next], std::nullopt});
-      if (!tokens.ok()) continue;
-      prepared.push_back({*std::move(tokens), exit});
+  std::atomic<size_t> done = 0, batches = 0;
+  std::atomic<double> exit_sum = 0;
+  auto work = [&](size_t next) {
+    size_t my_done = 0, my_batches = 0;
+    double my_exit_sum = 0;
+    while (Clock::now() < end) {
+      // Tokenizing is part of what the server does per input; count it.
+      std::vector<beex::PreparedInput> prepared;
+      prepared.reserve(batch);
+      for (size_t i = 0; i < batch; ++i, next = (next + 1) % texts.size()) {
+        auto tokens = (*model)->Tokenize({texts[next], std::nullopt});
+        if (!tokens.ok()) continue;
+        prepared.push_back({*std::move(tokens), exit});
+      }
+      for (const auto& p : (*model)->Predict(prepared)) {
+        my_exit_sum += p.exit_layer;
+      }
+      my_done += prepared.size();
+      ++my_batches;
     }
-    for (const auto& p : (*model)->Predict(prepared)) exit_sum += p.exit_layer;
-    done += prepared.size();
-    ++batches;
+    done += my_done;
+    batches += my_batches;
+    exit_sum += my_exit_sum;
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back(work, w * texts.size() / workers);
   }
+  for (auto& t : threads) t.join();
   const double elapsed =
       std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
       "{\"inputs_per_second\": %.2f, \"inputs\": %zu, \"batches\": %zu, "
       "\"batch\": %zu, \"seconds\": %.3f, \"mean_exit_layer\": %.3f}\n",
-      done / elapsed, done, batches, batch, elapsed,
+      done / elapsed, done.load(), batches.load(), batch, elapsed,
       done ? exit_sum / done : 0.0);
   return 0;
 }

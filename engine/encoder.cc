@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/rowwise.h"
+#include "engine/kernels/scratch.h"
 #include "engine/kernels/threads.h"
 
 namespace beex {
@@ -167,24 +168,31 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
   int64_t rows = 0;
   for (int s : live) rows += length(s);
 
-  std::vector<float> x(rows * h), x1(rows * h), ctx(rows * h);
-  std::vector<float> qkv(rows * 3 * h), gc(rows * 2 * f), gated(rows * f);
-  Embed(samples, live, x.data());
+  // Activations, reused by every batch this thread runs (scratch.h).
+  thread_local std::vector<float> x_buf, x1_buf, ctx_buf, qkv_buf, gc_buf,
+      gated_buf;
+  float* const x = Scratch(x_buf, rows * h);
+  float* const x1 = Scratch(x1_buf, rows * h);
+  float* const ctx = Scratch(ctx_buf, rows * h);
+  float* const qkv = Scratch(qkv_buf, rows * 3 * h);
+  float* const gc = Scratch(gc_buf, rows * 2 * f);
+  float* const gated = Scratch(gated_buf, rows * f);
+  Embed(samples, live, x);
 
   std::vector<float> pooled(h), output(c);
   std::vector<int64_t> lengths;
   for (int layer = 0; layer < layers && !live.empty(); ++layer) {
     const Block& blk = blocks_[layer];
-    blk.qkv->Forward(x.data(), rows, qkv.data());
+    blk.qkv->Forward(x, rows, qkv);
     lengths.clear();
     for (int s : live) lengths.push_back(length(s));
-    attention_->Forward(qkv.data(), lengths, ctx.data());
-    blk.out->Forward(ctx.data(), rows, x1.data(), /*residual=*/x.data());
-    LayerNormRows(x1.data(), rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
-    blk.gate_cand->Forward(x1.data(), rows, gc.data());
-    GateRows(gc.data(), rows, f, gated.data());
-    blk.down->Forward(gated.data(), rows, x.data(), /*residual=*/x1.data());
-    LayerNormRows(x.data(), rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
+    attention_->Forward(qkv, lengths, ctx);
+    blk.out->Forward(ctx, rows, x1, /*residual=*/x);
+    LayerNormRows(x1, rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
+    blk.gate_cand->Forward(x1, rows, gc);
+    GateRows(gc, rows, f, gated);
+    blk.down->Forward(gated, rows, x, /*residual=*/x1);
+    LayerNormRows(x, rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
 
     // Exits: mean-pool each live sample, run its head, ask its policy.
     std::vector<int> still_live;
@@ -229,8 +237,7 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
       } else {
         // Compaction: move the survivor's rows up over the exited ones.
         if (kept_rows != first) {
-          std::copy(x.begin() + first * h, x.begin() + (first + n) * h,
-                    x.begin() + kept_rows * h);
+          std::copy(x + first * h, x + (first + n) * h, x + kept_rows * h);
         }
         kept_rows += n;
         still_live.push_back(s);

@@ -1,8 +1,10 @@
 // beex-server: serves early-exit text models over gRPC.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -29,11 +31,11 @@ ABSL_FLAG(int, max_batch_delay_us, 2000,
 ABSL_FLAG(
     int, max_queue, 4096,
     "Inputs waiting per model; requests beyond it get RESOURCE_EXHAUSTED");
-ABSL_FLAG(int, batch_threads, 1,
-          "Threads per model that cut and compute batches");
+ABSL_FLAG(int, batch_threads, 0,
+          "Threads per model that cut and compute batches (0: one per core)");
 ABSL_FLAG(int, intra_op_threads, 0,
-          "Compute threads of one batch (0: every core); with several models "
-          "or --batch_threads, give each batch cores / batches in flight");
+          "Compute threads of one batch (0: cores / --batch_threads, at "
+          "least 1, so batches in flight do not oversubscribe the cores)");
 ABSL_FLAG(int, tokenizer_threads, 0,
           "Threads that validate and tokenize requests (0: one per core)");
 ABSL_FLAG(int, max_pending_requests, 1024,
@@ -92,6 +94,24 @@ std::vector<std::string> CollectModelFlags(int argc, char** argv) {
   return models;
 }
 
+int Cores() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+// One batch worker per core by default: while one batch computes, another
+// can be cut, and replies and tokenizing overlap with compute. Measured on 2
+// cores (docs/BENCHMARKS.md): 2 workers of 1 thread served 20-25% more than
+// 1 worker of 2 threads, whose small batches parallelize poorly.
+int BatchThreads() {
+  const int flag = absl::GetFlag(FLAGS_batch_threads);
+  return flag > 0 ? flag : Cores();
+}
+
+int IntraOpThreads() {
+  const int flag = absl::GetFlag(FLAGS_intra_op_threads);
+  return flag > 0 ? flag : std::max(1, Cores() / BatchThreads());
+}
+
 beex::ServerOptions OptionsFromFlags() {
   beex::ServerOptions o;
   o.host = absl::GetFlag(FLAGS_host);
@@ -102,7 +122,7 @@ beex::ServerOptions OptionsFromFlags() {
   o.batching.max_delay =
       absl::Microseconds(std::max(0, absl::GetFlag(FLAGS_max_batch_delay_us)));
   o.batching.max_queue = std::max(1, absl::GetFlag(FLAGS_max_queue));
-  o.batching.num_workers = std::max(1, absl::GetFlag(FLAGS_batch_threads));
+  o.batching.num_workers = BatchThreads();
   o.tokenizer_threads = std::max(0, absl::GetFlag(FLAGS_tokenizer_threads));
   o.max_pending_requests =
       std::max(1, absl::GetFlag(FLAGS_max_pending_requests));
@@ -164,7 +184,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // The engine's thread pool is process-wide, set before any model runs.
-  beex::SetIntraOpThreads(std::max(0, absl::GetFlag(FLAGS_intra_op_threads)));
+  beex::SetIntraOpThreads(IntraOpThreads());
   beex::ServerOptions options = OptionsFromFlags();
   for (const auto& flag : model_flags) {
     auto parsed = beex::ParseModelFlag(flag);

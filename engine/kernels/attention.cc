@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/kernels/dense_kernels.h"
+#include "engine/kernels/scratch.h"
 #include "engine/kernels/threads.h"
 
 namespace beex {
@@ -23,12 +24,9 @@ void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
     if (s == 0) continue;
     const int64_t keys = PaddedKeys(s);
     thread_local std::vector<float> kt, p;
-    if (static_cast<int64_t>(p.size()) < keys) p.resize(keys);
-    if (static_cast<int64_t>(kt.size()) < keys * (h_ / heads_)) {
-      kt.resize(keys * (h_ / heads_));
-    }
     kernels.attend_sample(qkv + first[i] * 3 * h_, s, h_, heads_,
-                          ctx + first[i] * h_, kt.data(), p.data());
+                          ctx + first[i] * h_,
+                          Scratch(kt, keys * (h_ / heads_)), Scratch(p, keys));
   }
 }
 

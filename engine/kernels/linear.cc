@@ -7,20 +7,13 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/scratch.h"
 #include "engine/kernels/threads.h"
 
 namespace beex {
 namespace {
 
 using dnnl::memory;
-
-// Per-thread scratch, grown on demand: the encoder calls Forward from one
-// worker thread per model, so this allocates once per thread and shape peak.
-template <typename T>
-T* Scratch(std::vector<T>& v, int64_t size) {
-  if (static_cast<int64_t>(v.size()) < size) v.resize(size);
-  return v.data();
-}
 
 // Calls fn(first, rows) for power-of-two chunks of [0, m), largest first.
 // oneDNN primitives are made per row count, and the row counts a server
