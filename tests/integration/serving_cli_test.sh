@@ -65,6 +65,10 @@ grep -q '^beex_requests_total{model="sst2",method="Classify",code="OK"} 32$' <<<
   || fail "metrics do not count the 32 calls: $(grep requests_total <<<"$metrics")"
 grep -q 'access: .*method=Classify model="sst2"' "$log" || fail "no access log line"
 grep -q "beex-server: 1 model(s); batch" "$log" || fail "configuration not logged"
+# By default one batch worker per core, each computing on one thread: workers
+# times intra-op threads never exceeds the cores.
+grep -Eq "[0-9]+ batch thread\(s\) per model, 1 intra-op thread\(s\)" "$log" \
+  || fail "default threads oversubscribe: $(grep -o '[0-9]* batch thread.*intra-op thread(s)' "$log")"
 
 kill -TERM $server
 wait $server || fail "server exited with $? after SIGTERM"
