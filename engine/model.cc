@@ -160,11 +160,20 @@ std::vector<Prediction> Model::Predict(
 
 std::vector<std::vector<std::vector<float>>> Model::TraceAllExits(
     std::span<const Tokens> inputs) const {
+  std::vector<std::vector<std::vector<float>>> out;
+  for (auto& t : TraceExits(inputs)) out.push_back(std::move(t.outputs));
+  return out;
+}
+
+std::vector<Model::ExitTrace> Model::TraceExits(
+    std::span<const Tokens> inputs) const {
   std::vector<EncoderSample> samples;
   for (const auto& t : inputs) samples.push_back({t.ids, t.type_ids, {}});
   auto results = encoder_->Run(samples, /*trace=*/true);
-  std::vector<std::vector<std::vector<float>>> out;
-  for (auto& r : results) out.push_back(std::move(r.trace));
+  std::vector<ExitTrace> out;
+  for (auto& r : results) {
+    out.push_back({std::move(r.trace), std::move(r.lte_trace)});
+  }
   return out;
 }
 

@@ -83,6 +83,14 @@ class Model {
   std::vector<std::vector<std::vector<float>>> TraceAllExits(
       std::span<const Tokens> inputs) const;
 
+  // Every exit's output and learning-to-exit score for each input,
+  // regardless of exit policy: what calibrating a policy sweeps over.
+  struct ExitTrace {
+    std::vector<std::vector<float>> outputs;  // per exit: logits, or raw value
+    std::vector<float> lte;  // per exit; empty without LTE heads
+  };
+  std::vector<ExitTrace> TraceExits(std::span<const Tokens> inputs) const;
+
   Model(ModelSpec spec, Tokenizer tokenizer, std::unique_ptr<Encoder> encoder)
       : spec_(std::move(spec)),
         tokenizer_(std::move(tokenizer)),

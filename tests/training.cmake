@@ -17,3 +17,10 @@ add_test(NAME training_bundle_test COMMAND training_bundle_test)
 set_tests_properties(training_bundle_test PROPERTIES
                      FIXTURES_REQUIRED tiny_bundle
                      ENVIRONMENT "BEEX_TINY_DIR=${CMAKE_BINARY_DIR}/training-tiny")
+
+# train/calibrate.py over the engine's traces of the tiny bundles.
+add_test(NAME calibration_test
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/python/calibrate_check.py)
+set_tests_properties(calibration_test PROPERTIES
+                     FIXTURES_REQUIRED tiny_bundle
+                     ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE;BEEX_TINY_DIR=${CMAKE_BINARY_DIR}/training-tiny;BEEX_TRACE=$<TARGET_FILE:beex-trace>")

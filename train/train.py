@@ -426,6 +426,8 @@ def main(argv=None):
                      "epochs": str(report["best_epoch"]), "schedule": args.schedule,
                      "exit_loss": args.exit_loss},
     }
+    if not args.regression:  # the TSV's label values, in output order (train/calibrate.py)
+        header["metadata"]["label_values"] = json.dumps(values)
     if args.act_bits not in (0, 32):
         header["architecture"]["activation_bits"] = args.act_bits
     header = {k: v for k, v in header.items() if v is not None}

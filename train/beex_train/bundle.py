@@ -18,6 +18,7 @@ A b1 tensor NAME has its per-row scales in NAME.scale (the engine multiplies).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 
@@ -131,3 +132,29 @@ def read_bundle(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         else:
             raise ValueError(f"{path}: tensor {name} has unknown dtype {t['dtype']}")
     return header, tensors
+
+
+def rewrite_header(src: str, dst: str, update) -> dict:
+    """Copies bundle `src` to `dst` with its header replaced by update(header)
+    (a dict to modify in place). Tensor offsets are relative to the data
+    section, which is copied byte for byte, so only the header changes."""
+    with open(src, "rb") as f:
+        blob = f.read()
+    if blob[:8] != MAGIC:
+        raise ValueError(f"{src}: not a beex bundle")
+    version, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
+    hbytes = blob[24:24 + hlen]
+    if zlib.crc32(hbytes) != hcrc:
+        raise ValueError(f"{src}: header checksum mismatch")
+    header = json.loads(hbytes)
+    data = blob[(24 + hlen + ALIGN - 1) // ALIGN * ALIGN:]
+    update(header)
+    hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    head = MAGIC + struct.pack("<IIII", version, len(hbytes), zlib.crc32(hbytes), 0) + hbytes
+    head += b"\0" * ((-len(head)) % ALIGN)
+    tmp = dst + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(head)
+        f.write(data)
+    os.replace(tmp, dst)  # a server reloading dst never sees half a file
+    return header
