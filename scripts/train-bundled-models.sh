@@ -4,6 +4,9 @@
 # ../shared/data/glue (or GLUE_DIR). Checkpoints go to CKPT_DIR (default /tmp):
 # rerun with RESUME=1 to continue interrupted runs. Wall times on 2 cores are
 # in docs/MODELS.md. One model: scripts/train-bundled-models.sh sst2
+# DENSE=1 trains the FP32 twins instead (models/twins/NAME-fp32.beex, .onnx
+# and .report.json; only the reports are committed). EXTRA_ARGS are appended
+# to every train.py command (the last value of a flag wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 glue=${GLUE_DIR:-../shared/data/glue}
@@ -13,14 +16,20 @@ py=/usr/bin/python3
 resume=()
 [[ ${RESUME:-0} == 1 ]] && resume=(--resume)
 want=${1:-all}
+dense=${DENSE:-0}
 
 run() {  # NAME DIR ARGS...
-  local name=$1 dir=$2
+  local task=$1 dir=$2 name=$1
   shift 2
-  [[ $want == all || $want == "$name" ]] || return 0
-  $py train/train.py --task "$name" --train "$glue/$dir/train.tsv" --dev "$glue/$dir/dev.tsv" \
-    --out "models/$name.beex" --golden "tests/data/$name.golden.json" \
-    --checkpoint "$ckpt/beex-$name.ckpt" "${resume[@]}" "$@"
+  [[ $want == all || $want == "$task" ]] || return 0
+  local out=(--out "models/$name.beex" --golden "tests/data/$name.golden.json")
+  if ((dense)); then
+    name=$task-fp32
+    out=(--dense --out "models/twins/$name.beex")
+  fi
+  # shellcheck disable=SC2086  # EXTRA_ARGS is a list of flags
+  $py train/train.py --task "$task" --train "$glue/$dir/train.tsv" --dev "$glue/$dir/dev.tsv" \
+    "${out[@]}" --checkpoint "$ckpt/beex-$name.ckpt" "${resume[@]}" "$@" ${EXTRA_ARGS:-}
 }
 
 run sst2 SST-2 --epochs 4 --early-stop 2

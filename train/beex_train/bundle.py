@@ -40,6 +40,13 @@ def pack_signs(w: np.ndarray) -> np.ndarray:
     return np.packbits(bits, axis=1, bitorder="little").view("<u8").reshape(n, words)
 
 
+def _head(version: int, header: dict) -> bytes:
+    """Magic, version, header length and CRC, the JSON header, padding."""
+    hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    head = MAGIC + struct.pack("<IIII", version, len(hbytes), zlib.crc32(hbytes), 0) + hbytes
+    return head + b"\0" * ((-len(head)) % ALIGN)
+
+
 class BundleWriter:
     def __init__(self):
         self._tensors: dict[str, dict] = {}
@@ -83,10 +90,7 @@ class BundleWriter:
         data = b"".join(self._blobs)
         header = dict(header, tensors=self._tensors, data_size=len(data),
                       data_crc32=zlib.crc32(data))
-        hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        prefix = MAGIC + struct.pack("<IIII", FORMAT_VERSION, len(hbytes), zlib.crc32(hbytes), 0)
-        head = prefix + hbytes
-        head += b"\0" * ((-len(head)) % ALIGN)
+        head = _head(FORMAT_VERSION, header)
         with open(path, "wb") as f:
             f.write(head)
             f.write(data)
@@ -101,19 +105,23 @@ def unpack_signs(words: np.ndarray, k: int) -> np.ndarray:
     return np.where(bits == 1, -1.0, 1.0).astype(np.float32)
 
 
+def _parse(blob: bytes, path: str) -> tuple[int, dict, int]:
+    """(format version, header, offset of the data section) of a bundle's bytes."""
+    if blob[:8] != MAGIC:
+        raise ValueError(f"{path}: not a beex bundle")
+    version, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
+    hbytes = blob[24:24 + hlen]
+    if zlib.crc32(hbytes) != hcrc:
+        raise ValueError(f"{path}: header checksum mismatch")
+    return version, json.loads(hbytes), (24 + hlen + ALIGN - 1) // ALIGN * ALIGN
+
+
 def read_bundle(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     """Reads a bundle back: (header, tensors); b1 tensors come back as +-1
     floats (multiply by NAME.scale), u8z ones decompressed, f16 as float32."""
     with open(path, "rb") as f:
         blob = f.read()
-    if blob[:8] != MAGIC:
-        raise ValueError(f"{path}: not a beex bundle")
-    _, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
-    hbytes = blob[24:24 + hlen]
-    if zlib.crc32(hbytes) != hcrc:
-        raise ValueError(f"{path}: header checksum mismatch")
-    header = json.loads(hbytes)
-    start = (24 + hlen + ALIGN - 1) // ALIGN * ALIGN
+    _, header, start = _parse(blob, path)
     tensors = {}
     for name, t in header["tensors"].items():
         raw = blob[start + t["offset"]:start + t["offset"] + t["size"]]
@@ -140,21 +148,12 @@ def rewrite_header(src: str, dst: str, update) -> dict:
     section, which is copied byte for byte, so only the header changes."""
     with open(src, "rb") as f:
         blob = f.read()
-    if blob[:8] != MAGIC:
-        raise ValueError(f"{src}: not a beex bundle")
-    version, hlen, hcrc, _ = struct.unpack("<IIII", blob[8:24])
-    hbytes = blob[24:24 + hlen]
-    if zlib.crc32(hbytes) != hcrc:
-        raise ValueError(f"{src}: header checksum mismatch")
-    header = json.loads(hbytes)
-    data = blob[(24 + hlen + ALIGN - 1) // ALIGN * ALIGN:]
+    version, header, start = _parse(blob, src)
+    data = blob[start:]
     update(header)
-    hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    head = MAGIC + struct.pack("<IIII", version, len(hbytes), zlib.crc32(hbytes), 0) + hbytes
-    head += b"\0" * ((-len(head)) % ALIGN)
     tmp = dst + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(head)
+        f.write(_head(version, header))
         f.write(data)
     os.replace(tmp, dst)  # a server reloading dst never sees half a file
     return header
