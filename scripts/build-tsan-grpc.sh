@@ -26,6 +26,12 @@ if [[ -e $stamp ]]; then
   echo "build-tsan-grpc: gRPC $upstream with TSan already built"
   exit 0
 fi
+for tool in curl patch xz; do
+  command -v $tool >/dev/null || {
+    echo "build-tsan-grpc: needs $tool (apt-get install curl patch xz-utils)" >&2
+    exit 1
+  }
+done
 installed=$(dpkg-query -W -f='${Version}' libgrpc++-dev)
 if [[ $installed != "$upstream-$debian_revision"* ]]; then
   echo "build-tsan-grpc: libgrpc++-dev is $installed; this script pins" \
