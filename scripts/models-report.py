@@ -73,9 +73,13 @@ for name, r in models.items():
     size_rows.append("|---|---|")
     for part, n in s["parts"].items():
         size_rows.append(f"| {part} | {n:,} |")
+    # Training writes the plot beside the bundle, where git ignores it; the
+    # committed copy in docs/plots/ stands when this checkout has no fresh one.
     png = os.path.join(root, "models", f"{name}.calibration.png")
+    kept = os.path.join(root, "docs", "plots", f"{name}.calibration.png")
     if os.path.exists(png):
-        shutil.copy(png, os.path.join(root, "docs", "plots", f"{name}.calibration.png"))
+        shutil.copy(png, kept)
+    if os.path.exists(kept):
         plots.append(f"![{name} calibration](plots/{name}.calibration.png)\n")
 
 notes = ""
