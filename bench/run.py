@@ -367,7 +367,7 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         f"activation bits {a.get('activation_bits', 0) or 32}; {n} SST-2 dev sentences, tokenized once with the "
         "bundle's tokenizer (a trained twin's with its own) and fed identically to every runtime "
         "(tokenization is not timed).",
-        f"* FP32 twin: {'**untrained weights** of the same architecture (no trained dense twin was available: its speed is what matters here; its accuracy is meaningless and shown only for completeness)' if untrained else os.path.relpath(twin_onnx, ROOT)}.",
+        f"* FP32 twin: {'**untrained weights** of the same architecture (no trained dense twin was available: its speed is what matters here; its accuracy is meaningless and shown only for completeness)' if untrained else (f'trained, `{os.path.relpath(args.twin_bundle, ROOT)}` (`train.py --dense`, docs/MODELS.md), exported to ONNX as `{os.path.relpath(twin_onnx, ROOT)}`' if args.twin_bundle else os.path.relpath(twin_onnx, ROOT))}.",
         "* The machine is shared with other jobs, so absolute numbers move by tens of percent between runs; "
         "compare ratios within one run.",
     ] + [f"* {note}" for note in results[0].get("meta", {}).get("notes", [])] + [
