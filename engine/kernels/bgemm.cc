@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace beex::bgemm {
-namespace {
 
 Isa BestIsa() {
 #ifdef BEEX_HAVE_AVX512_KERNELS
@@ -32,6 +31,8 @@ Isa BestIsa() {
   }
   return Isa::kScalar;
 }
+
+namespace {
 
 Isa InitialIsa() {
   const Isa best = BestIsa();

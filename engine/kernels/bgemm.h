@@ -25,6 +25,8 @@ enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 std::string_view IsaName(Isa isa);
 // Whether this CPU (and this build) can run the path.
 bool IsaSupported(Isa isa);
+// The fastest path this CPU (and this build) can run, whatever ActiveIsa is.
+Isa BestIsa();
 // The path in use: the best supported one, or BEEX_BGEMM_ISA
 // (scalar|avx2|avx512) from the environment, or what ForceIsa chose.
 Isa ActiveIsa();

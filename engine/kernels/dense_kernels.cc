@@ -19,10 +19,7 @@ const DenseKernels& DenseKernelsFor(bgemm::Isa isa) {
 }
 
 const DenseKernels& ActiveDenseKernels() {
-  static const DenseKernels& best = DenseKernelsFor(
-      bgemm::IsaSupported(bgemm::Isa::kAvx512) ? bgemm::Isa::kAvx512
-      : bgemm::IsaSupported(bgemm::Isa::kAvx2) ? bgemm::Isa::kAvx2
-                                               : bgemm::Isa::kScalar);
+  static const DenseKernels& best = DenseKernelsFor(bgemm::BestIsa());
   return best;
 }
 

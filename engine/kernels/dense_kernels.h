@@ -4,7 +4,7 @@
 // The float kernels behind attention.h and rowwise.h, once per ISA. The
 // bodies are one source (dense_kernels.inc) compiled three times with
 // different -m flags; the engine runs the best build this CPU supports
-// (bgemm::IsaSupported). They do not follow bgemm::ForceIsa or
+// (bgemm::BestIsa). They do not follow bgemm::ForceIsa or
 // BEEX_BGEMM_ISA: forcing a binary GEMM path then changes no float rounding,
 // so whole-model results stay bit-identical across GEMM paths
 // (quant_golden_kernel_test); dense_kernel_test runs every build.
