@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   }
   const int workers = std::max(1, std::stoi(Arg(argc, argv, "workers", "1")));
   const int intra = std::stoi(Arg(argc, argv, "intra_op_threads", "0"));
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  beex::SetIntraOpThreads(intra > 0 ? intra : std::max(1, cores / workers));
+  beex::SetIntraOpThreads(intra > 0 ? intra
+                                    : beex::IntraOpThreadsSharing(workers));
   const beex::ExitSettings exit = (*model)->spec().default_exit;
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();

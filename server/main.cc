@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <csignal>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -94,22 +93,18 @@ std::vector<std::string> CollectModelFlags(int argc, char** argv) {
   return models;
 }
 
-int Cores() {
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-}
-
 // One batch worker per core by default: while one batch computes, another
 // can be cut, and replies and tokenizing overlap with compute. Measured on 2
 // cores (docs/BENCHMARKS.md): 2 workers of 1 thread served 20-25% more than
 // 1 worker of 2 threads, whose small batches parallelize poorly.
-int BatchThreads() {
+int BatchThreadsFromFlags() {
   const int flag = absl::GetFlag(FLAGS_batch_threads);
-  return flag > 0 ? flag : Cores();
+  return flag > 0 ? flag : beex::UsableCores();
 }
 
-int IntraOpThreads() {
+int IntraOpThreadsFromFlags() {
   const int flag = absl::GetFlag(FLAGS_intra_op_threads);
-  return flag > 0 ? flag : std::max(1, Cores() / BatchThreads());
+  return flag > 0 ? flag : beex::IntraOpThreadsSharing(BatchThreadsFromFlags());
 }
 
 beex::ServerOptions OptionsFromFlags() {
@@ -122,7 +117,7 @@ beex::ServerOptions OptionsFromFlags() {
   o.batching.max_delay =
       absl::Microseconds(std::max(0, absl::GetFlag(FLAGS_max_batch_delay_us)));
   o.batching.max_queue = std::max(1, absl::GetFlag(FLAGS_max_queue));
-  o.batching.num_workers = BatchThreads();
+  o.batching.num_workers = BatchThreadsFromFlags();
   o.tokenizer_threads = std::max(0, absl::GetFlag(FLAGS_tokenizer_threads));
   o.max_pending_requests =
       std::max(1, absl::GetFlag(FLAGS_max_pending_requests));
@@ -184,7 +179,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // The engine's thread pool is process-wide, set before any model runs.
-  beex::SetIntraOpThreads(IntraOpThreads());
+  beex::SetIntraOpThreads(IntraOpThreadsFromFlags());
   beex::ServerOptions options = OptionsFromFlags();
   for (const auto& flag : model_flags) {
     auto parsed = beex::ParseModelFlag(flag);

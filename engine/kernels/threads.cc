@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 
 namespace beex {
@@ -15,7 +16,13 @@ void SetIntraOpThreads(int n) { requested.store(n < 0 ? 0 : n); }
 
 int IntraOpThreads() {
   const int n = requested.load();
-  return n > 0 ? n : omp_get_num_procs();
+  return n > 0 ? n : UsableCores();
+}
+
+int UsableCores() { return std::max(1, omp_get_num_procs()); }
+
+int IntraOpThreadsSharing(int concurrent_batches) {
+  return std::max(1, UsableCores() / std::max(1, concurrent_batches));
 }
 
 void ApplyIntraOpThreads() {
