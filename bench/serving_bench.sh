@@ -54,19 +54,21 @@ for _ in $(seq 300); do
   "$build/client/beex-client" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break
   sleep 0.1
 done
-loadgen() { "$build/client/beex-loadgen" --addr "127.0.0.1:$port" --model "$model" \
-  --inputs "$inputs" --batch 1 --duration "$seconds" "$@"; }
+loadgen() {  # CPU_TIME_FILE FLAGS...: its user and system seconds go to the file
+  local cpu_time=$1
+  shift
+  /usr/bin/time -f "%U %S" -o "$cpu_time" "$build/client/beex-loadgen" \
+    --addr "127.0.0.1:$port" --model "$model" --inputs "$inputs" --batch 1 \
+    --duration "$seconds" "$@"
+}
 # utime + stime of the server, in clock ticks (proc(5)).
 server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 ticks0=$(server_ticks)
-/usr/bin/time -f "%U %S" -o "$work/loadgen.time" \
-  "$build/client/beex-loadgen" --addr "127.0.0.1:$port" --model "$model" \
-  --inputs "$inputs" --batch 1 --duration "$seconds" \
-  --concurrency 64 --json "$work/closed.json" >/dev/null
+loadgen "$work/loadgen.time" --concurrency 64 --json "$work/closed.json" >/dev/null
 server_cpu=$(( $(server_ticks) - ticks0 ))
 max_rps=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["requests_per_second"])' "$work/closed.json")
 rate=$(/usr/bin/python3 -c "print(round(0.7 * $max_rps))")
-loadgen --rate "$rate" --json "$work/open.json" >/dev/null
+loadgen "$work/open.time" --rate "$rate" --json "$work/open.json" >/dev/null
 kill -TERM $server
 wait $server || true
 server=""

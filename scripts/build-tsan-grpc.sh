@@ -10,7 +10,7 @@
 # directory first on LD_LIBRARY_PATH, so the tests link against Debian's
 # headers and run on the instrumented copy of the same code.
 #
-# Once per machine; about 7 minutes on 2 cores. Sources come from the
+# Once per checkout (build-tsan-grpc/); about 7 minutes on 2 cores. Sources come from the
 # configured Debian mirror and are checked against pinned SHA-256 sums.
 set -euo pipefail
 cd "$(dirname "$0")/.."

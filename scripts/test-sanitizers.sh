@@ -5,7 +5,7 @@
 #     tsan        the batcher, server, serving, bad-input, fault-injection,
 #                 metrics, access log and HTTP tests under ThreadSanitizer,
 #                 on an instrumented build of gRPC (scripts/build-tsan-grpc.sh,
-#                 once per machine, about 7 minutes)
+#                 once per checkout, about 7 minutes)
 #     fuzz        each libFuzzer target for BEEX_FUZZ_SECONDS (default 20)
 # Each preset builds into build<BEEX_BUILD_SUFFIX>-<preset>/ (suffix empty
 # unless set in the environment).
