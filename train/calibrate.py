@@ -34,11 +34,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", required=True, help="the bundle to calibrate")
     p.add_argument("--data", required=True, help="labelled GLUE-format TSV to calibrate on")
-    p.add_argument("--task", choices=sorted(data.PRESETS), help="GLUE column preset")
-    p.add_argument("--text-a", help="first text column (name, or number when --no-header)")
-    p.add_argument("--text-b", help="second text column, for sentence-pair models")
-    p.add_argument("--label", help="label column")
-    p.add_argument("--no-header", action="store_true", help="the TSV has no header row")
+    data.add_column_args(p)
     p.add_argument("--out", help="write the calibrated bundle here (may be --bundle itself)")
     p.add_argument("--stem", help="CSV and PNG path stem (default: the bundle's path without .beex, "
                    "plus the data file's name)")
@@ -46,12 +42,9 @@ def parse_args(argv=None):
                                                                                  "beex-trace")),
                    help="the beex-trace binary (default: $BEEX_TRACE or build/tools/beex-trace)")
     a = p.parse_args(argv)
-    preset = data.PRESETS.get(a.task) if a.task else None
-    a.columns = data.Columns(a.text_a or (preset and preset.text_a), a.text_b or (preset and preset.text_b),
-                             a.label or (preset and preset.label),
-                             header=not a.no_header and (preset.header if preset else True))
-    if not a.columns.text_a or not a.columns.label:
-        p.error("name the text and label columns (--text-a, --label) or pick a --task preset")
+    a.columns = data.columns_from_args(a)
+    if a.columns is None:
+        p.error("give --task, or --text-a and --label")
     if a.stem is None:
         base = os.path.splitext(os.path.basename(a.data))[0]
         a.stem = f"{os.path.splitext(a.bundle)[0]}.{base}"
@@ -118,21 +111,14 @@ def main(argv=None):
     preds = calibration.predictions(outputs, regression, rng)
     per_exit = [calibration.metric(preds[i], gold, regression) for i in range(layers)]
     full = per_exit[-1]
-    rows = []
-    for policy, th, pat in calibration.settings(regression, layers):
-        if policy == "learned" and lte is None:
-            continue  # no learning-to-exit heads in this bundle
-        m, e = calibration.evaluate(outputs, lte, gold, regression, rng, policy, th, pat)
-        rows.append({"policy": policy, "threshold": th, "patience": pat,
-                     "calibration_metric": m, "calibration_mean_exit_layer": e})
-    view = [dict(r, metric=r["calibration_metric"], mean_exit_layer=r["calibration_mean_exit_layer"])
-            for r in rows]
-    best = calibration.fastest_within(view, full)
-    if best is None:
-        best = {"policy": "none", "threshold": 0.0, "patience": 1, "calibration_metric": full,
-                "calibration_mean_exit_layer": float(layers)}
-    best = {k: best[k] for k in ("policy", "threshold", "patience", "calibration_metric",
-                                 "calibration_mean_exit_layer")}
+    swept = calibration.sweep(outputs, lte, gold, regression, rng)
+    best = calibration.fastest_within(swept, full) or {
+        "policy": "none", "threshold": 0.0, "patience": 1, "metric": full, "mean_exit_layer": float(layers)}
+    # The plot and CSV name their columns by split (calibration.plot).
+    split = lambda r: {"policy": r["policy"], "threshold": r["threshold"], "patience": r["patience"],  # noqa: E731
+                       "calibration_metric": r["metric"], "calibration_mean_exit_layer": r["mean_exit_layer"]}
+    rows = [split(r) for r in swept]
+    best = split(best)
     old = header.get("exit_policy", {"policy": "none", "threshold": 0.0, "patience": 1})
     old_m, old_e = (full, float(layers)) if old["policy"] == "none" else calibration.evaluate(
         outputs, lte, gold, regression, rng, old["policy"], old["threshold"], old["patience"])
@@ -147,7 +133,7 @@ def main(argv=None):
     print(f"bundle's default  {old['policy']} threshold {old['threshold']} patience {old['patience']}: "
           f"{metric_name} {old_m:.2f} at mean exit layer {old_e:.2f}")
     for policy in dict.fromkeys(r["policy"] for r in rows):
-        pick = calibration.fastest_within(view, full, policy)
+        pick = calibration.fastest_within(swept, full, policy)
         if pick:
             print(f"  {policy:18s} th {pick['threshold']:<5} pat {pick['patience']}: {pick['metric']:.2f} "
                   f"at mean exit layer {pick['mean_exit_layer']:.2f}")

@@ -43,11 +43,7 @@ HAVE_QUANT = os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file_
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
-    g.add_argument("--task", choices=sorted(data.PRESETS), help="GLUE column preset")
-    g.add_argument("--text-a", help="first text column (name, or number when --no-header)")
-    g.add_argument("--text-b", help="second text column, for sentence-pair tasks")
-    g.add_argument("--label", help="label column")
-    g.add_argument("--no-header", action="store_true", help="the TSV has no header row")
+    data.add_column_args(g)
     g.add_argument("--regression", action="store_true", help="labels are real values (default for stsb)")
     g.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="regression output range (default 0 5)")
@@ -99,11 +95,8 @@ def parse_args(argv=None):
     g.add_argument("--stop-after", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate a kill
     g.add_argument("--log-every", type=int, default=50, help="steps between progress lines when not a tty")
     a = p.parse_args(argv)
-    preset = data.PRESETS.get(a.task) if a.task else None
-    a.columns = data.Columns(a.text_a or (preset and preset.text_a), a.text_b or (preset and preset.text_b),
-                             a.label or (preset and preset.label),
-                             header=(not a.no_header) if not preset or a.text_a else preset.header)
-    if not a.columns.text_a or not a.columns.label:
+    a.columns = data.columns_from_args(a)
+    if a.columns is None:
         p.error("give --task, or --text-a and --label")
     if a.act_bits not in (0, 32) and not HAVE_QUANT:
         p.error("--act-bits needs train/beex_train/quant.py")

@@ -59,9 +59,13 @@ def settings(regression: bool, layers: int):
 
 
 def sweep(outputs, lte, gold, regression, value_range):
+    """Every setting's metric and mean exit layer; `learned` only where
+    there are LTE head outputs (lte not None)."""
     layers = outputs.shape[0]
     rows = []
     for policy, th, pat in settings(regression, layers):
+        if policy == "learned" and lte is None:
+            continue
         m, e = evaluate(outputs, lte, gold, regression, value_range, policy, th, pat)
         rows.append({"policy": policy, "threshold": th, "patience": pat, "metric": m,
                      "mean_exit_layer": e})

@@ -31,6 +31,25 @@ PRESETS = {
 }
 
 
+def add_column_args(group) -> None:
+    """The flags that name a TSV's columns (train.py, calibrate.py)."""
+    group.add_argument("--task", choices=sorted(PRESETS), help="GLUE column preset")
+    group.add_argument("--text-a", help="first text column (name, or number when --no-header)")
+    group.add_argument("--text-b", help="second text column, for sentence-pair tasks")
+    group.add_argument("--label", help="label column")
+    group.add_argument("--no-header", action="store_true", help="the TSV has no header row")
+
+
+def columns_from_args(a) -> Optional[Columns]:
+    """Columns from add_column_args' flags over the --task preset; None when
+    the text or label column is unnamed."""
+    preset = PRESETS.get(a.task) if a.task else None
+    columns = Columns(a.text_a or (preset and preset.text_a), a.text_b or (preset and preset.text_b),
+                      a.label or (preset and preset.label),
+                      header=(not a.no_header) if not preset or a.text_a else preset.header)
+    return columns if columns.text_a and columns.label else None
+
+
 @dataclasses.dataclass
 class Example:
     text_a: str
