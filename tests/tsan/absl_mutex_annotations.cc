@@ -47,52 +47,52 @@ struct Annotated {
 
 }  // namespace
 
-// Each wrapper has the mangled name of the Abseil function it stands for,
-// so the preloaded definition is the one every caller binds to.
-#define BEEX_ABSL(sym) __asm__(#sym)
+// Defines wrapper `name` under the mangled name `sym` of the Abseil function
+// it stands for, so the preloaded definition is the one every caller binds
+// to. BEEX_REAL(name) is Abseil's own definition of the same symbol: each
+// symbol is written once, so a wrapper cannot call another function than
+// the one it replaces.
+#define BEEX_WRAP(sym, ret, name, params)  \
+  constexpr char k##name##Symbol[] = #sym; \
+  ret name params __asm__(#sym);           \
+  ret name params
+#define BEEX_REAL(name) Real<decltype(&name)>(k##name##Symbol)
 
-void Lock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex4LockEv);
-void Lock(void* mu) {
-  static auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex4LockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex4LockEv, void, Lock, (void* mu)) {
+  static auto real = BEEX_REAL(Lock);
   real(mu);
   __tsan_acquire(mu);
 }
 
-void Unlock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex6UnlockEv);
-void Unlock(void* mu) {
-  static auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex6UnlockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex6UnlockEv, void, Unlock, (void* mu)) {
+  static auto real = BEEX_REAL(Unlock);
   __tsan_release(mu);
   real(mu);
 }
 
-void ReaderLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex10ReaderLockEv);
-void ReaderLock(void* mu) {
-  static auto real =
-      Real<void (*)(void*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex10ReaderLockEv, void, ReaderLock, (void* mu)) {
+  static auto real = BEEX_REAL(ReaderLock);
   real(mu);
   __tsan_acquire(mu);
 }
 
-void ReaderUnlock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex12ReaderUnlockEv);
-void ReaderUnlock(void* mu) {
-  static auto real =
-      Real<void (*)(void*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex12ReaderUnlockEv, void, ReaderUnlock,
+          (void* mu)) {
+  static auto real = BEEX_REAL(ReaderUnlock);
   __tsan_release(mu);
   real(mu);
 }
 
-bool TryLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex7TryLockEv);
-bool TryLock(void* mu) {
-  static auto real = Real<bool (*)(void*)>("_ZN4absl7debian35Mutex7TryLockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex7TryLockEv, bool, TryLock, (void* mu)) {
+  static auto real = BEEX_REAL(TryLock);
   const bool locked = real(mu);
   if (locked) __tsan_acquire(mu);
   return locked;
 }
 
-bool ReaderTryLock(void* mu) BEEX_ABSL(_ZN4absl7debian35Mutex13ReaderTryLockEv);
-bool ReaderTryLock(void* mu) {
-  static auto real =
-      Real<bool (*)(void*)>("_ZN4absl7debian35Mutex13ReaderTryLockEv");
+BEEX_WRAP(_ZN4absl7debian35Mutex13ReaderTryLockEv, bool, ReaderTryLock,
+          (void* mu)) {
+  static auto real = BEEX_REAL(ReaderTryLock);
   const bool locked = real(mu);
   if (locked) __tsan_acquire(mu);
   return locked;
@@ -100,25 +100,20 @@ bool ReaderTryLock(void* mu) {
 
 // Await and the timed waits release the mutex while they wait and hold it
 // again when they return.
-void Await(void* mu, const absl::Condition& cond)
-    BEEX_ABSL(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE);
-void Await(void* mu, const absl::Condition& cond) {
-  static auto real = Real<void (*)(void*, const absl::Condition&)>(
-      "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+BEEX_WRAP(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE, void, Await,
+          (void* mu, const absl::Condition& cond)) {
+  static auto real = BEEX_REAL(Await);
   Annotated a{mu, &cond};
   __tsan_release(mu);
   real(mu, absl::Condition(&Annotated::Eval, &a));
   __tsan_acquire(mu);
 }
 
-bool AwaitWithTimeout(void* mu, const absl::Condition& cond, absl::Duration t)
-    BEEX_ABSL(
-        _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE);
-bool AwaitWithTimeout(void* mu, const absl::Condition& cond, absl::Duration t) {
-  static auto real =
-      Real<bool (*)(void*, const absl::Condition&, absl::Duration)>(
-          "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_"
-          "8DurationE");
+BEEX_WRAP(
+    _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE,
+    bool, AwaitWithTimeout,
+    (void* mu, const absl::Condition& cond, absl::Duration t)) {
+  static auto real = BEEX_REAL(AwaitWithTimeout);
   Annotated a{mu, &cond};
   __tsan_release(mu);
   const bool met = real(mu, absl::Condition(&Annotated::Eval, &a), t);
@@ -126,12 +121,10 @@ bool AwaitWithTimeout(void* mu, const absl::Condition& cond, absl::Duration t) {
   return met;
 }
 
-bool AwaitWithDeadline(void* mu, const absl::Condition& cond, absl::Time t)
-    BEEX_ABSL(
-        _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE);
-bool AwaitWithDeadline(void* mu, const absl::Condition& cond, absl::Time t) {
-  static auto real = Real<bool (*)(void*, const absl::Condition&, absl::Time)>(
-      "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+BEEX_WRAP(_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE,
+          bool, AwaitWithDeadline,
+          (void* mu, const absl::Condition& cond, absl::Time t)) {
+  static auto real = BEEX_REAL(AwaitWithDeadline);
   Annotated a{mu, &cond};
   __tsan_release(mu);
   const bool met = real(mu, absl::Condition(&Annotated::Eval, &a), t);
@@ -139,62 +132,51 @@ bool AwaitWithDeadline(void* mu, const absl::Condition& cond, absl::Time t) {
   return met;
 }
 
-void LockWhen(void* mu, const absl::Condition& cond)
-    BEEX_ABSL(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE);
-void LockWhen(void* mu, const absl::Condition& cond) {
-  static auto real = Real<void (*)(void*, const absl::Condition&)>(
-      "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+BEEX_WRAP(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE, void, LockWhen,
+          (void* mu, const absl::Condition& cond)) {
+  static auto real = BEEX_REAL(LockWhen);
   Annotated a{mu, &cond};
   real(mu, absl::Condition(&Annotated::Eval, &a));
   __tsan_acquire(mu);
 }
 
-void CondVarWait(void* cv, void* mu)
-    BEEX_ABSL(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE);
-void CondVarWait(void* cv, void* mu) {
-  static auto real = Real<void (*)(void*, void*)>(
-      "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+BEEX_WRAP(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE, void, CondVarWait,
+          (void* cv, void* mu)) {
+  static auto real = BEEX_REAL(CondVarWait);
   __tsan_release(mu);
   real(cv, mu);
   __tsan_acquire(mu);
 }
 
 // gRPC's pollers and timer threads wait with a timeout (grpc_core::CondVar).
-bool CondVarWaitWithTimeout(void* cv, void* mu, absl::Duration t) BEEX_ABSL(
-    _ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE);
-bool CondVarWaitWithTimeout(void* cv, void* mu, absl::Duration t) {
-  static auto real = Real<bool (*)(void*, void*, absl::Duration)>(
-      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+BEEX_WRAP(_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE,
+          bool, CondVarWaitWithTimeout,
+          (void* cv, void* mu, absl::Duration t)) {
+  static auto real = BEEX_REAL(CondVarWaitWithTimeout);
   __tsan_release(mu);
   const bool timed_out = real(cv, mu, t);
   __tsan_acquire(mu);
   return timed_out;
 }
 
-bool CondVarWaitWithDeadline(void* cv, void* mu, absl::Time t) BEEX_ABSL(
-    _ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE);
-bool CondVarWaitWithDeadline(void* cv, void* mu, absl::Time t) {
-  static auto real = Real<bool (*)(void*, void*, absl::Time)>(
-      "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+BEEX_WRAP(_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE,
+          bool, CondVarWaitWithDeadline, (void* cv, void* mu, absl::Time t)) {
+  static auto real = BEEX_REAL(CondVarWaitWithDeadline);
   __tsan_release(mu);
   const bool timed_out = real(cv, mu, t);
   __tsan_acquire(mu);
   return timed_out;
 }
 
-void Notify(void* n) BEEX_ABSL(_ZN4absl7debian312Notification6NotifyEv);
-void Notify(void* n) {
-  static auto real =
-      Real<void (*)(void*)>("_ZN4absl7debian312Notification6NotifyEv");
+BEEX_WRAP(_ZN4absl7debian312Notification6NotifyEv, void, Notify, (void* n)) {
+  static auto real = BEEX_REAL(Notify);
   __tsan_release(n);
   real(n);
 }
 
-void WaitForNotification(const void* n)
-    BEEX_ABSL(_ZNK4absl7debian312Notification19WaitForNotificationEv);
-void WaitForNotification(const void* n) {
-  static auto real = Real<void (*)(const void*)>(
-      "_ZNK4absl7debian312Notification19WaitForNotificationEv");
+BEEX_WRAP(_ZNK4absl7debian312Notification19WaitForNotificationEv, void,
+          WaitForNotification, (const void* n)) {
+  static auto real = BEEX_REAL(WaitForNotification);
   real(n);
   __tsan_acquire(const_cast<void*>(n));
 }
