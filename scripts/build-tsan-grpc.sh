@@ -26,12 +26,6 @@ if [[ -e $stamp ]]; then
   echo "build-tsan-grpc: gRPC $upstream with TSan already built"
   exit 0
 fi
-for tool in curl patch xz; do
-  command -v $tool >/dev/null || {
-    echo "build-tsan-grpc: needs $tool (apt-get install curl patch xz-utils)" >&2
-    exit 1
-  }
-done
 installed=$(dpkg-query -W -f='${Version}' libgrpc++-dev)
 if [[ $installed != "$upstream-$debian_revision"* ]]; then
   echo "build-tsan-grpc: libgrpc++-dev is $installed; this script pins" \
@@ -41,9 +35,21 @@ fi
 
 mkdir -p "$out/src"
 cd "$out/src"
+# Python's urllib rather than curl: python3 is in scripts/install-deps.sh's
+# test packages (patch and xz come with build-essential), curl is not.
 fetch() {  # file sha256
   if [[ ! -e $1 ]]; then
-    curl -fsSL --retry 3 -o "$1.part" "$mirror/pool/main/g/grpc/$1"
+    /usr/bin/python3 - "$mirror/pool/main/g/grpc/$1" "$1.part" <<'PY'
+import sys, time, urllib.request
+for attempt in range(3):
+    try:
+        urllib.request.urlretrieve(sys.argv[1], sys.argv[2])
+        break
+    except OSError as e:
+        if attempt == 2:
+            sys.exit(f"build-tsan-grpc: cannot fetch {sys.argv[1]}: {e}")
+        time.sleep(2)
+PY
     mv "$1.part" "$1"
   fi
   echo "$2  $1" | sha256sum -c --quiet
