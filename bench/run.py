@@ -62,39 +62,17 @@ def write_tokens(bundle, dev, out):
 
 
 def dense_twin(header, twin_bundle):
-    """The FP32 twin as a torch module: trained weights from twin_bundle when
-    given, else untrained weights of the same architecture."""
-    import numpy as np
-    import torch
+    """The FP32 twin as a torch module: the trained model of twin_bundle when
+    given, else untrained weights of the beex model's architecture."""
+    if twin_bundle:
+        from beex_train.loader import load_model
+        return load_model(twin_bundle)[0]
     from beex_train.model import EarlyExitEncoder, ModelConfig
     a = header["architecture"]
     cfg = ModelConfig(vocab_size=a["vocab_size"], hidden=a["hidden"], heads=a["heads"], ffn=a["ffn"],
                       layers=a["layers"], max_len=a["max_len"], type_vocab=a["type_vocab"],
                       num_outputs=a["num_outputs"], ln_eps=a["ln_eps"], binary=False)
-    try:
-        model = EarlyExitEncoder(cfg)
-    except TypeError:
-        model = EarlyExitEncoder(cfg)
-    if twin_bundle:
-        th, raw = read_bundle(twin_bundle)
-        names = {"emb.tok": "tok.weight", "emb.pos": "pos.weight", "emb.type": "typ.weight",
-                 "emb.ln.gamma": "ln_emb.weight", "emb.ln.beta": "ln_emb.bias"}
-        state = {}
-        for name, t in th["tensors"].items():
-            if t["dtype"] not in ("f32", "f16"):
-                continue
-            arr = np.frombuffer(raw[name], "<f4" if t["dtype"] == "f32" else "<f2").reshape(t["shape"])
-            key = names.get(name, name)
-            key = key.replace(".gamma", ".weight").replace(".beta", ".bias")
-            if key.startswith("exits.") and ".lte." in key:
-                i = key.split(".")[1]
-                key = key.replace(f"exits.{i}.lte.", f"lte.{i}.")
-            state[key] = torch.tensor(arr.astype(np.float32))
-        missing = model.load_state_dict(state, strict=False)
-        if missing.missing_keys:
-            print(f"twin: missing {missing.missing_keys}", file=sys.stderr)
-    model.eval()
-    return model
+    return EarlyExitEncoder(cfg).eval()
 
 
 def export_onnx(model, path):

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from beex_train import calibration, data, policies  # noqa: E402
+from beex_train import calibration, data, loader, policies  # noqa: E402
 from beex_train.bundle import BundleWriter  # noqa: E402
 from beex_train.model import EarlyExitEncoder, ModelConfig  # noqa: E402
 from beex_train.tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, Tokenizer, train_sentencepiece  # noqa: E402
@@ -86,6 +86,12 @@ def parse_args(argv=None):
     g.add_argument("--exit-loss", choices=("soft", "sum"), default="soft",
                    help="soft routing (entropy-routed, depth-weighted) or plain sum over exits")
     g.add_argument("--lte-weight", type=float, default=1.0, help="weight of the LTE heads' MSE loss")
+    g.add_argument("--teacher", help="bundle of a trained model of the same task (e.g. the --dense twin) "
+                   "to distil from: every exit also learns the teacher's final-exit outputs")
+    g.add_argument("--kd-weight", type=float, default=0.5,
+                   help="share of each exit's loss that matches the teacher (the rest matches the labels)")
+    g.add_argument("--kd-temperature", type=float, default=2.0,
+                   help="softmax temperature of the distillation term (classification)")
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -100,6 +106,8 @@ def parse_args(argv=None):
         p.error("give --task, or --text-a and --label")
     if a.act_bits not in (0, 32) and not HAVE_QUANT:
         p.error("--act-bits needs train/beex_train/quant.py")
+    if not 0 <= a.kd_weight <= 1:
+        p.error("--kd-weight must lie in [0, 1]")
     if not 0 < a.holdout < 0.5:
         p.error("--holdout must lie in (0, 0.5)")
     a.regression = a.regression or a.task == "stsb"
@@ -141,12 +149,26 @@ def tensors(encoded, targets, idx, device):
     return ids.to(device), types.to(device), (ids != PAD_ID).to(device), targets[idx].to(device)
 
 
-def per_exit_losses(logits, y, regression):
-    """[layers, batch] loss of every exit on every sample."""
+def per_exit_losses(logits, y, regression, teacher=None, kd_weight=0.0, temperature=1.0):
+    """[layers, batch] loss of every exit on every sample. With a teacher's
+    final-exit logits [batch, C], a kd_weight share of it is Hinton's
+    distillation term (T^2 * KL of the softened distributions; regression: the
+    squared distance to the teacher's prediction)."""
     if regression:
-        return (torch.sigmoid(logits[..., 0]) - y[None]) ** 2
-    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(logits.shape[0]), reduction="none")
-    return flat.view(logits.shape[0], -1)
+        label = (torch.sigmoid(logits[..., 0]) - y[None]) ** 2
+        if teacher is None:
+            return label
+        soft = (torch.sigmoid(logits[..., 0]) - torch.sigmoid(teacher[None, :, 0])) ** 2
+        return (1 - kd_weight) * label + kd_weight * soft
+    layers, classes = logits.shape[0], logits.shape[-1]
+    flat = F.cross_entropy(logits.reshape(-1, classes), y.repeat(layers), reduction="none")
+    label = flat.view(layers, -1)
+    if teacher is None:
+        return label
+    t = temperature
+    target = (teacher / t).softmax(-1)[None]
+    kl = (target * (target.clamp_min(1e-30).log() - (logits / t).log_softmax(-1))).sum(-1)
+    return (1 - kd_weight) * label + kd_weight * t * t * kl
 
 
 def soft_routing_weights(logits, regression):
@@ -179,9 +201,9 @@ def lte_targets(logits, y, regression, value_range):
         return (logits.argmax(-1) == y[None]).float()
 
 
-def training_loss(model, ids, types, mask, y, step, args):
+def training_loss(model, ids, types, mask, y, step, args, teacher=None):
     logits, lte = model(ids, types, mask)
-    losses = per_exit_losses(logits, y, args.regression)
+    losses = per_exit_losses(logits, y, args.regression, teacher, args.kd_weight, args.kd_temperature)
     final_only = args.schedule == "alternating" and step % 2 == 1
     if final_only:
         task = losses[-1].mean()
@@ -191,6 +213,30 @@ def training_loss(model, ids, types, mask, y, step, args):
         task = losses.mean(1).sum()
     lte_loss = F.mse_loss(lte, lte_targets(logits, y, args.regression, args.range), reduction="none").mean(1).sum()
     return task + args.lte_weight * lte_loss, logits, losses
+
+
+def teacher_outputs(args, train_ex, hold_ex, gold_hold, label_values, device):
+    """The --teacher bundle's final-exit outputs on the training examples,
+    [n, C], computed once with its own tokenizer (None without a teacher)."""
+    if not args.teacher:
+        return None
+    teacher, tok, header = loader.load_model(args.teacher)
+    if (header["task"] == "regression") != args.regression or header["pair_input"] != (train_ex[0].text_b is not None):
+        sys.exit(f"--teacher {args.teacher} is a {header['task']} model of "
+                 f"{'pairs' if header['pair_input'] else 'single texts'}, unlike this task")
+    if label_values is not None and loader.label_values(header) not in (None, label_values):
+        sys.exit(f"--teacher {args.teacher} has labels {loader.label_values(header)}, this data {label_values}")
+    if label_values is not None and header["architecture"]["num_outputs"] != len(label_values):
+        sys.exit(f"--teacher {args.teacher} has {header['architecture']['num_outputs']} outputs "
+                 f"for {len(label_values)} labels")
+    teacher.to(device)
+    out = lambda ex: predict(teacher, [tok.encode(e.text_a, e.text_b) for e in ex], device)[0][-1]  # noqa: E731
+    hold = calibration.metric(calibration.predictions(out(hold_ex), args.regression, args.range), gold_hold,
+                              args.regression)
+    print(f"teacher {os.path.basename(args.teacher)}: held-out {'pearson' if args.regression else 'accuracy'} "
+          f"{hold:.2f}; distilling with weight {args.kd_weight}"
+          + ("" if args.regression else f", temperature {args.kd_temperature}"))
+    return torch.from_numpy(out(train_ex))
 
 
 @torch.no_grad()
@@ -306,6 +352,7 @@ def main(argv=None):
     enc_hold = [tok.encode(e.text_a, e.text_b) for e in hold_ex]
     enc_dev = [tok.encode(e.text_a, e.text_b) for e in dev_ex]
     print(f"tokenizer: {tok.vocab_size} pieces; mean train length {np.mean([len(e[0]) for e in enc_tr]):.1f}")
+    teacher_tr = teacher_outputs(args, train_ex, hold_ex, gold_hold, None if args.regression else values, device)
 
     cfg = ModelConfig(vocab_size=tok.vocab_size, hidden=args.hidden, heads=args.heads, ffn=args.ffn,
                       layers=args.layers, max_len=args.max_len, num_outputs=num_outputs,
@@ -350,7 +397,8 @@ def main(argv=None):
         model.train()
         for idx in epoch_batches[skip:]:
             ids, types, mask, y = tensors(enc_tr, ytr, idx, device)
-            loss, logits, losses = training_loss(model, ids, types, mask, y, state["step"], args)
+            teacher = None if teacher_tr is None else teacher_tr[idx].to(device)
+            loss, logits, losses = training_loss(model, ids, types, mask, y, state["step"], args, teacher)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -423,6 +471,9 @@ def main(argv=None):
         header["metadata"]["label_values"] = json.dumps(values)
     if args.act_bits not in (0, 32):
         header["architecture"]["activation_bits"] = args.act_bits
+    if args.teacher:
+        header["metadata"].update(teacher=os.path.basename(args.teacher), kd_weight=str(args.kd_weight),
+                                  kd_temperature=str(args.kd_temperature))
     header = {k: v for k, v in header.items() if v is not None}
     size = writer.write(args.out, header)
     report.update(bundle_bytes=size, size=size_report(writer, model, size),

@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.environ.get("BEEX_SOURCE_DIR", "."), "train"))
 import train as train_cli  # noqa: E402
-from beex_train import bundle, data, policies  # noqa: E402
+from beex_train import bundle, data, loader, policies  # noqa: E402
 from beex_train.model import ApproxSign  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -152,6 +152,26 @@ class LossTest(unittest.TestCase):
         # 6 occurs in both texts; unk (1), [SEP] (3) and padding never match.
         self.assertEqual(match_flags(ids, types, ids != 0).tolist(), [[0, 0, 1, 0, 0, 1, 0, 0, 0, 0]])
 
+    def test_distillation_term(self):
+        logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]], [[1.0, -1.0], [0.5, 0.5]]])  # [layers, batch, C]
+        y = torch.tensor([0, 1])
+        hard = train_cli.per_exit_losses(logits, y, False)
+        # No weight on the teacher: the label loss alone.
+        np.testing.assert_allclose(train_cli.per_exit_losses(logits, y, False, logits[-1], 0.0, 2.0).numpy(),
+                                   hard.numpy(), rtol=1e-6)
+        # All weight on a teacher that agrees with the last exit: that exit costs nothing.
+        kd = train_cli.per_exit_losses(logits, y, False, logits[-1], 1.0, 2.0)
+        np.testing.assert_allclose(kd[-1].numpy(), [0.0, 0.0], atol=1e-6)
+        # T^2 * KL(softmax(t/T) || softmax(s/T)) for exit 1, sample 1: t = (1, -1), s = (2, 0), T = 2.
+        pt, ps = np.exp([0.5, -0.5]) / np.exp([0.5, -0.5]).sum(), np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
+        self.assertAlmostEqual(float(kd[0, 0]), 4 * float((pt * np.log(pt / ps)).sum()), places=5)
+        half = train_cli.per_exit_losses(logits, y, False, logits[-1], 0.5, 2.0)
+        np.testing.assert_allclose(half.numpy(), (0.5 * hard + 0.5 * kd).numpy(), rtol=1e-5)
+        # Regression: squared distance to the teacher's prediction.
+        reg = train_cli.per_exit_losses(torch.zeros(1, 2, 1), torch.tensor([0.5, 1.0]), True,
+                                        torch.tensor([[0.0], [100.0]]), 1.0)
+        np.testing.assert_allclose(reg.numpy(), [[0.0, 0.25]], atol=1e-6)
+
     def test_lte_targets(self):
         logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
         np.testing.assert_array_equal(train_cli.lte_targets(logits, torch.tensor([0, 0]), False, None).numpy(),
@@ -183,6 +203,15 @@ class TinyTrainingTest(unittest.TestCase):
             sp = spm.SentencePieceProcessor(model_proto=tensors["tokenizer.model"].tobytes())
             self.assertEqual(sp.encode("THE Film", out_type=str), sp.encode("the film", out_type=str))
             self.assertEqual(set(np.unique(tensors["emb.tok"])), {-1.0, 1.0})
+            # The bundle rebuilt as a PyTorch model computes the golden outputs.
+            model, tok, _ = loader.load_model(os.path.join(d, "tiny.beex"))
+            with open(os.path.join(d, "tiny.golden.json")) as f:
+                case = json.load(f)["cases"][0]
+            self.assertEqual(list(tok.encode(case["text_a"], case["text_b"])), [case["ids"], case["type_ids"]])
+            ids = torch.tensor([case["ids"]])
+            out, lte = model(ids, torch.tensor([case["type_ids"]]), ids != 0)
+            np.testing.assert_allclose(out[:, 0].detach().numpy(), case["outputs"], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(lte[:, 0].detach().numpy(), case["lte"], rtol=1e-5, atol=1e-5)
             parts = report["size"]["parts"]
             self.assertEqual(sum(parts.values()), report["bundle_bytes"])
             with open(os.path.join(d, "tiny.beex"), "rb") as f:
@@ -210,6 +239,17 @@ class TinyTrainingTest(unittest.TestCase):
             self.assertGreater(len(onnx), 10000)
             self.assertIn(b"exit_logits", onnx)
             self.assertIn(b"exit_lte", onnx)
+
+            # The twin teaches a binarized student of the same task...
+            student = os.path.join(d, "student")
+            os.makedirs(student)
+            tiny_fixture.train(student, regression=True, extra=["--teacher", os.path.join(d, "tiny.beex")])
+            header, _ = bundle.read_bundle(os.path.join(student, "tiny.beex"))
+            self.assertEqual(header["metadata"]["teacher"], "tiny.beex")
+            self.assertTrue(header["architecture"]["binary"])
+            # ...but not a classifier.
+            with self.assertRaisesRegex(SystemExit, "regression model"):
+                tiny_fixture.train(student, extra=["--teacher", os.path.join(d, "tiny.beex")])
 
 
 if __name__ == "__main__":
