@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/kernels/threads.h"
+#include "engine/compute_threads.h"
 #include "engine/model.h"
 
 namespace {

@@ -12,7 +12,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
-#include "engine/kernels/threads.h"
+#include "engine/compute_threads.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::vector<std::string>, model, {},

@@ -1,23 +1,13 @@
 #ifndef BEEX_ENGINE_KERNELS_THREADS_H_
 #define BEEX_ENGINE_KERNELS_THREADS_H_
 
+#include "engine/compute_threads.h"
+
 namespace beex {
 
-// Intra-op threads of the engine: oneDNN and our own kernels share one
-// OpenMP (libgomp) pool, so this one number bounds the compute threads of a
-// batch. 0 (the default) means every core the process may use. A server that
-// runs several batches at once should give each IntraOpThreadsSharing(n),
-// or batches oversubscribe the cores.
-void SetIntraOpThreads(int n);
-// The resolved count (>= 1).
-int IntraOpThreads();
-// The cores the process may use (its CPU affinity), >= 1.
-int UsableCores();
-// Threads per batch when `concurrent_batches` run at once: the usable cores
-// shared out, at least 1.
-int IntraOpThreadsSharing(int concurrent_batches);
-// OpenMP's thread count is per calling thread, so the engine applies the
-// setting on the thread that runs a batch, at the start of each batch.
+// OpenMP's thread count is per calling thread, so the engine applies
+// SetIntraOpThreads's setting on the thread that runs a batch, at the start
+// of each batch.
 void ApplyIntraOpThreads();
 
 // Work too small to share: waking a sleeping OpenMP thread (the engine runs

@@ -1,0 +1,28 @@
+#include "engine/compute_threads.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+
+namespace beex {
+namespace {
+
+std::atomic<int> requested{0};
+
+}  // namespace
+
+void SetIntraOpThreads(int n) { requested.store(n < 0 ? 0 : n); }
+
+int IntraOpThreads() {
+  const int n = requested.load();
+  return n > 0 ? n : UsableCores();
+}
+
+int UsableCores() { return std::max(1, omp_get_num_procs()); }
+
+int IntraOpThreadsSharing(int concurrent_batches) {
+  return std::max(1, UsableCores() / std::max(1, concurrent_batches));
+}
+
+}  // namespace beex
