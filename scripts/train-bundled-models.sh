@@ -5,8 +5,9 @@
 # rerun with RESUME=1 to continue interrupted runs. Wall times on 2 cores are
 # in docs/MODELS.md. One model: scripts/train-bundled-models.sh sst2
 # DENSE=1 trains the FP32 twins instead (models/twins/NAME-fp32.beex, .onnx
-# and .report.json; only the reports are committed). EXTRA_ARGS are appended
-# to every train.py command (the last value of a flag wins).
+# and .report.json; only the reports are committed). MRPC distils from its
+# twin, which is trained first when missing. EXTRA_ARGS are appended to every
+# train.py command (the last value of a flag wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 glue=${GLUE_DIR:-../shared/data/glue}
@@ -34,4 +35,10 @@ run() {  # NAME DIR ARGS...
 
 run sst2 SST-2 --epochs 4 --early-stop 2
 run stsb STS-B --epochs 12 --early-stop 3 --max-len 64 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
-run mrpc MRPC --epochs 12 --early-stop 3 --max-len 80 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
+mrpc_twin=models/twins/mrpc-fp32.beex
+if ((!dense)) && [[ ($want == all || $want == mrpc) && ! -f $mrpc_twin ]]; then
+  DENSE=1 "$0" mrpc
+fi
+teacher=()
+((dense)) || teacher=(--teacher "$mrpc_twin" --kd-weight 0.9)
+run mrpc MRPC "${teacher[@]}" --epochs 12 --early-stop 3 --max-len 80 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
