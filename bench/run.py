@@ -188,6 +188,9 @@ def main():
     p.add_argument("--dev", default=os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "dev.tsv"))
     p.add_argument("--twin-onnx", help="the FP32 twin in ONNX (default: exported from --twin-bundle, or untrained)")
     p.add_argument("--twin-bundle", help="the FP32 twin's bundle (train.py --dense), for trained twin weights")
+    p.add_argument("--second-model",
+                   help="another beex bundle of the task (e.g. trained with --act-bits 1) run beside --model: "
+                        "rows (e) and (f)")
     p.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     p.add_argument("--batches", default="1,8,64")
     p.add_argument("--threads", type=int, default=2)
@@ -210,6 +213,7 @@ def main():
         sys.argv = meta.get("argv", sys.argv)
         measured = p.parse_args(sys.argv[1:])
         args.threads, args.min_seconds, args.batches = measured.threads, measured.min_seconds, measured.batches
+        args.second_model, args.twin_bundle = measured.second_model, measured.twin_bundle
         return report(args, header, results[0]["n"], results, kernels, meta.get("untrained", True),
                       meta.get("twin_onnx", ""))
 
@@ -233,13 +237,20 @@ def main():
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     bench = os.path.join(args.build, "bench", "beex_bench")
     results = []
+    beex_runs = [("a", "default", args.model, tokens), ("b", "none", args.model, tokens)]
+    if args.second_model:
+        second_tokens = os.path.join(args.out, "sst2_dev.second_tokens.tsv")
+        write_tokens(args.second_model, args.dev, second_tokens)
+        beex_runs += [("e", "default", args.second_model, second_tokens),
+                      ("f", "none", args.second_model, second_tokens)]
     for b in [int(x) for x in args.batches.split(",")]:
-        for tag, policy in (("a", "default"), ("b", "none")):
-            r = run_json([bench, "--model", args.model, "--tokens", tokens, "--batch", str(b), "--policy", policy,
+        for tag, policy, model, model_tokens in beex_runs:
+            r = run_json([bench, "--model", model, "--tokens", model_tokens, "--batch", str(b), "--policy", policy,
                           "--threads", str(args.threads), "--min_seconds", str(args.min_seconds)]
                          + (["--stages"] if policy == "none" else []), env)
             results.append(dict(r, tag=tag, batch=b))
-            print(f"  ({tag}) beex {policy} batch {b}: {r['sentences_per_s']:.0f}/s", flush=True)
+            print(f"  ({tag}) beex {os.path.basename(model)} {policy} batch {b}: {r['sentences_per_s']:.0f}/s",
+                  flush=True)
         r = run_json(["node", os.path.join(ROOT, "bench", "ort_bench.js"), twin_onnx, twin_tokens, str(b),
                       str(args.threads), str(args.min_seconds)], env)
         results.append(dict(r, tag="c", batch=b))
@@ -281,7 +292,8 @@ def kernel_figures(args):
 
 
 NAMES = {"a": "(a) beex, default exit policy", "b": "(b) beex, full depth", "c": "(c) FP32 twin, ONNX Runtime",
-         "d": "(d) FP32 twin, PyTorch"}
+         "d": "(d) FP32 twin, PyTorch", "e": "(e) second beex model, default exit policy",
+         "f": "(f) second beex model, full depth"}
 
 
 def table(results):
@@ -307,11 +319,12 @@ def plot(results, path):
         return False
     batches = sorted({r["batch"] for r in results})
     fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.2
-    for i, tag in enumerate("abcd"):
+    tags = sorted({r["tag"] for r in results})
+    width = 0.8 / len(tags)
+    for i, tag in enumerate(tags):
         vals = [next((r["sentences_per_s"] for r in results if r["batch"] == b and r["tag"] == tag), 0)
                 for b in batches]
-        ax.bar([x + (i - 1.5) * width for x in range(len(batches))], vals, width, label=NAMES[tag])
+        ax.bar([x + (i - (len(tags) - 1) / 2) * width for x in range(len(batches))], vals, width, label=NAMES[tag])
     ax.set_xticks(range(len(batches)))
     ax.set_xticklabels([f"batch {b}" for b in batches])
     ax.set_yscale("log")
@@ -346,6 +359,9 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         "bundle's tokenizer (a trained twin's with its own) and fed identically to every runtime "
         "(tokenization is not timed).",
         f"* FP32 twin: {'**untrained weights** of the same architecture (no trained dense twin was available: its speed is what matters here; its accuracy is meaningless and shown only for completeness)' if untrained else (f'trained, `{os.path.relpath(args.twin_bundle, ROOT)}` (`train.py --dense`, docs/MODELS.md), exported to ONNX as `{os.path.relpath(twin_onnx, ROOT)}`' if args.twin_bundle else os.path.relpath(twin_onnx, ROOT))}.",
+    ] + ([f"* Second model (rows e, f): `{os.path.relpath(args.second_model, ROOT)}`: activation bits "
+          f"{read_bundle(args.second_model)[0]['architecture'].get('activation_bits', 0) or 32}, tokenized with "
+          "its own tokenizer."] if args.second_model else []) + [
         "* The machine is shared with other jobs, so absolute numbers move by tens of percent between runs; "
         "compare ratios within one run.",
     ] + [f"* {note}" for note in results[0].get("meta", {}).get("notes", [])] + [
@@ -364,11 +380,15 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         rb = by["b", 64]["sentences_per_s"] / by["c", 64]["sentences_per_s"]
         targets.append(f"* (a) ≥ 10× (c) at batch 64: **{ra:.2f}×** — {'met' if ra >= 10 else 'not met'}.")
         targets.append(f"* (b) ≥ 5× (c) at batch 64: **{rb:.2f}×** — {'met' if rb >= 5 else 'not met'}.")
+        if ("f", 64) in by:
+            rf = by["f", 64]["sentences_per_s"] / by["c", 64]["sentences_per_s"]
+            targets.append(f"* The same with the second model, (f) ÷ (c) at batch 64: **{rf:.2f}×** (accuracy "
+                           f"{100 * by['f', 64]['accuracy']:.2f} against (b)'s {100 * by['b', 64]['accuracy']:.2f}).")
     if ("a", 1) in by:
         p50 = by["a", 1]["p50_ms"]
         targets.append(f"* Batch-1 latency of (a) ≤ 0.5 ms (20-token sentence; SST-2 dev averages fewer tokens): "
                        f"p50 **{p50:.3f} ms** — {'met' if p50 <= 0.5 else 'not met'}.")
-    mem = max((r.get("model_rss_mb", 0) for r in results if r["tag"] in "ab"), default=0)
+    mem = max((r.get("model_rss_mb", 0) for r in results if r["tag"] in "abef"), default=0)
     targets.append(f"* Engine memory ≤ 50 MB per loaded model: RSS growth from loading the model through the "
                    f"warm-up pass **{mem:.1f} MB** — {'met' if mem <= 50 else 'not met'}.")
     lines += ["### Targets", ""] + targets + [""]
