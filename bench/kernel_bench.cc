@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/kernels/bgemm.h"
+#include "engine/kernels/dense_kernels.h"
 #include "engine/kernels/linear.h"
 
 namespace {
@@ -75,6 +76,30 @@ void BM_Binarize(benchmark::State& state) {
   state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
 }
 
+// Self-attention of one sample of s tokens (hidden 128, 4 heads), one ISA
+// build of the dense kernels. Counter MACs/s: the two products' 2 s^2 h.
+void BM_Attention(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  const int64_t s = state.range(1), h = 128, heads = 4;
+  if (!beex::bgemm::IsaSupported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  std::mt19937 rng(4);
+  const auto qkv = RandomFloats(s * 3 * h, rng);
+  std::vector<float> ctx(s * h), kt(beex::PaddedKeys(s) * h / heads),
+      p(beex::ScoreScratch(s));
+  for (auto _ : state) {
+    kernels.attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(),
+                          p.data());
+    benchmark::DoNotOptimize(ctx.data());
+  }
+  state.counters["MACs/s"] = benchmark::Counter(
+      2.0 * s * s * h * state.iterations(), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+}
+
 // Linear::Forward end to end (quantization or binarization included).
 void BM_Linear(benchmark::State& state) {
   const auto bits = static_cast<uint32_t>(state.range(0));
@@ -117,6 +142,7 @@ void ModelShapes(benchmark::internal::Benchmark* b, bool with_isa) {
 
 BENCHMARK(BM_Bgemm)->Apply([](auto* b) { ModelShapes(b, true); });
 BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, false); });
+BENCHMARK(BM_Attention)->ArgsProduct({{0, 1, 2}, {20, 33, 64}});
 BENCHMARK(BM_Binarize)
     ->Args({0, 1280, 128})
     ->Args({1, 1280, 128})

@@ -274,7 +274,7 @@ def kernel_figures(args):
     for threads in (1, args.threads):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
         r = subprocess.run([exe, "--benchmark_format=json", "--benchmark_min_time=0.2",
-                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/"], capture_output=True, text=True,
+                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/|BM_Attention/"], capture_output=True, text=True,
                            env=env)
         try:
             doc = json.loads(r.stdout)
@@ -411,7 +411,9 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         lines += ["### Kernels (`build-bench/bench/kernel_bench`, Google Benchmark)", "",
                   "MACs/s per shape M×K×N; bit-MACs for the binary GEMM (`BM_Bgemm/<isa>`: 1 = AVX2, "
                   "2 = AVX-512 VPOPCNTDQ), and `BM_Linear/<activation bits>` end to end including activation "
-                  "quantization. Paths this CPU lacks are absent. G MAC/s is per CPU-second of the calling "
+                  "quantization, and `BM_Attention/<isa>/<tokens>` one sample's self-attention (hidden 128, "
+                  "4 heads; 0 = portable, 1 = AVX2, 2 = AVX-512 builds). Paths this CPU lacks are absent. "
+                  "G MAC/s is per CPU-second of the calling "
                   "thread (Google Benchmark's rate counters divide by its CPU time, which the shared machine's "
                   "load distorts less than wall time); with 2 threads the second OpenMP thread's CPU time is not "
                   "counted, so those rows approximate the throughput of both threads on an idle machine. µs is "

@@ -24,9 +24,9 @@ void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
     if (s == 0) continue;
     const int64_t keys = PaddedKeys(s);
     thread_local std::vector<float> kt, p;
-    kernels.attend_sample(qkv + first[i] * 3 * h_, s, h_, heads_,
-                          ctx + first[i] * h_,
-                          Scratch(kt, keys * (h_ / heads_)), Scratch(p, keys));
+    kernels.attend_sample(
+        qkv + first[i] * 3 * h_, s, h_, heads_, ctx + first[i] * h_,
+        Scratch(kt, keys * (h_ / heads_)), Scratch(p, ScoreScratch(s)));
   }
 }
 

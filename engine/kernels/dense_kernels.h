@@ -23,10 +23,15 @@ inline constexpr int64_t kKeyBlock = 16;
 inline int64_t PaddedKeys(int64_t s) {
   return (s + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
 }
+// Queries the attention kernel computes at once.
+inline constexpr int64_t kQueryBlock = 4;
+// Scratch floats of the attention kernel's scores: kQueryBlock rows of
+// PaddedKeys(s).
+inline int64_t ScoreScratch(int64_t s) { return kQueryBlock * PaddedKeys(s); }
 
 struct DenseKernels {
   // Self-attention of one sample (see attention.h); kt holds [dh,
-  // PaddedKeys(s)] and p [PaddedKeys(s)] of scratch.
+  // PaddedKeys(s)] and p ScoreScratch(s) floats of scratch.
   void (*attend_sample)(const float* qkv, int64_t s, int64_t h, int64_t heads,
                         float* ctx, float* kt, float* p);
   // LayerNorm of one row of width h, in place.

@@ -124,7 +124,7 @@ TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
     const std::string name(bgemm::IsaName(isa));
     const DenseKernels& k = DenseKernelsFor(isa);
     std::vector<float> ctx(s * h, NAN), kt(PaddedKeys(s) * h / heads),
-        p(PaddedKeys(s));
+        p(ScoreScratch(s));
     k.attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(), p.data());
     ExpectNear(ctx, want_ctx, 1e-5, 1e-5, name + " attention");
     std::vector<float> norm = x;
