@@ -19,11 +19,12 @@ MARK = "<!-- notes -->"
 
 
 def load(pattern):
+    """Reports by file stem: two bundles of one task (sst2, sst2-xnor) share
+    the model name inside."""
     out = {}
     for path in sorted(glob.glob(os.path.join(root, pattern))):
         with open(path) as f:
-            r = json.load(f)
-        out[r["name"]] = r
+            out[os.path.basename(path).removesuffix(".report.json")] = json.load(f)
     return out
 
 
@@ -43,7 +44,7 @@ policy_rows, size_rows, plots = [], [], []
 for name, r in models.items():
     layers = len(r["per_exit"])
     d = r["default"]
-    twin = twins.get(name + "-fp32") or twins.get(name)
+    twin = twins.get(name.split("-")[0] + "-fp32")  # sst2-xnor: the sst2 twin
     tw_metric = f"{twin['full_depth']:.2f}" if twin else "not trained"
     tw_bytes = f"{twin['bundle_bytes']:,}" if twin else "-"
     main.append(

@@ -71,7 +71,7 @@ TEST_P(GoldenTest, EveryExitMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BundledModels, GoldenTest,
-                         ::testing::Values("sst2", "stsb"));
+                         ::testing::Values("sst2", "stsb", "sst2-xnor"));
 
 }  // namespace
 }  // namespace beex

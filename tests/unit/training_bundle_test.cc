@@ -4,6 +4,7 @@
 // training-time evaluation and in the engine). Runs on the bundled models and
 // on a tiny model that the tiny_bundle fixture trains afresh
 // (tests/python/tiny_fixture.py, directory in $BEEX_TINY_DIR).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -139,8 +140,13 @@ TEST_P(TrainingBundleTest, EveryCalibratedPolicyExitsWherePythonDoes) {
 
 INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest,
                          ::testing::Values("tiny_classify", "tiny_regress",
-                                           "sst2", "stsb", "mrpc"),
-                         [](const auto& info) { return info.param; });
+                                           "sst2", "stsb", "mrpc", "sst2-xnor"),
+                         [](const auto& info) {
+                           std::string name =
+                               info.param;  // gtest: [A-Za-z0-9_]
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace beex
