@@ -195,6 +195,9 @@ def main():
     p.add_argument("--batches", default="1,8,64")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=2,
+                   help="measure every cell this many times, round after round, and keep each cell's fastest "
+                        "(a load spike on a shared machine then costs a cell only if it hits every round)")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     p.add_argument("--docs", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     p.add_argument("--report-only", action="store_true",
@@ -213,6 +216,7 @@ def main():
         sys.argv = meta.get("argv", sys.argv)
         measured = p.parse_args(sys.argv[1:])
         args.threads, args.min_seconds, args.batches = measured.threads, measured.min_seconds, measured.batches
+        args.rounds = measured.rounds
         args.second_model, args.twin_bundle = measured.second_model, measured.twin_bundle
         return report(args, header, results[0]["n"], results, kernels, meta.get("untrained", True),
                       meta.get("twin_onnx", ""))
@@ -236,28 +240,32 @@ def main():
         export_onnx(dense_twin(header, args.twin_bundle), twin_onnx)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     bench = os.path.join(args.build, "bench", "beex_bench")
-    results = []
     beex_runs = [("a", "default", args.model, tokens), ("b", "none", args.model, tokens)]
     if args.second_model:
         second_tokens = os.path.join(args.out, "sst2_dev.second_tokens.tsv")
         write_tokens(args.second_model, args.dev, second_tokens)
         beex_runs += [("e", "default", args.second_model, second_tokens),
                       ("f", "none", args.second_model, second_tokens)]
-    for b in [int(x) for x in args.batches.split(",")]:
-        for tag, policy, model, model_tokens in beex_runs:
-            r = run_json([bench, "--model", model, "--tokens", model_tokens, "--batch", str(b), "--policy", policy,
-                          "--threads", str(args.threads), "--min_seconds", str(args.min_seconds)]
-                         + (["--stages"] if policy == "none" else []), env)
-            results.append(dict(r, tag=tag, batch=b))
-            print(f"  ({tag}) beex {os.path.basename(model)} {policy} batch {b}: {r['sentences_per_s']:.0f}/s",
-                  flush=True)
-        r = run_json(["node", os.path.join(ROOT, "bench", "ort_bench.js"), twin_onnx, twin_tokens, str(b),
-                      str(args.threads), str(args.min_seconds)], env)
-        results.append(dict(r, tag="c", batch=b))
-        print(f"  (c) onnxruntime batch {b}: {r['sentences_per_s']:.0f}/s", flush=True)
-        r = torch_run(args, twin_tokens, b)
-        results.append(dict(r, tag="d", batch=b))
-        print(f"  (d) pytorch batch {b}: {r['sentences_per_s']:.0f}/s", flush=True)
+    best = {}  # (tag, batch) -> fastest measurement over the rounds
+
+    def keep(r, tag, b, what):
+        print(f"  ({tag}) {what} batch {b}: {r['sentences_per_s']:.0f}/s", flush=True)
+        if (tag, b) not in best or r["sentences_per_s"] > best[tag, b]["sentences_per_s"]:
+            best[tag, b] = dict(r, tag=tag, batch=b)
+
+    for rnd in range(args.rounds):
+        print(f"round {rnd + 1} of {args.rounds}", flush=True)
+        for b in [int(x) for x in args.batches.split(",")]:
+            for tag, policy, model, model_tokens in beex_runs:
+                r = run_json([bench, "--model", model, "--tokens", model_tokens, "--batch", str(b), "--policy",
+                              policy, "--threads", str(args.threads), "--min_seconds", str(args.min_seconds)]
+                             + (["--stages"] if policy == "none" else []), env)
+                keep(r, tag, b, f"beex {os.path.basename(model)} {policy}")
+            r = run_json(["node", os.path.join(ROOT, "bench", "ort_bench.js"), twin_onnx, twin_tokens, str(b),
+                          str(args.threads), str(args.min_seconds)], env)
+            keep(r, "c", b, "onnxruntime")
+            keep(torch_run(args, twin_tokens, b), "d", b, "pytorch")
+    results = list(best.values())
     results[0]["meta"] = {"argv": sys.argv, "untrained": untrained, "twin_onnx": twin_onnx,
                           "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")}
     with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -353,7 +361,8 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         f"* Date: {results[0].get('meta', {}).get('date', datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'))}",
         f"* Machine: {machine()}",
         f"* Command: `bench/run.sh` (= `{' '.join(['bench/run.py'] + sys.argv[1:])}`; threads {args.threads}, "
-        f"at least {args.min_seconds:g} s per cell, batches {args.batches})",
+        f"at least {args.min_seconds:g} s per cell, batches {args.batches}; each cell the fastest of "
+        f"{args.rounds} rounds)",
         f"* Model: `{os.path.relpath(args.model, ROOT)}`: {a['layers']} blocks, hidden {a['hidden']}, ffn {a['ffn']}, "
         f"activation bits {a.get('activation_bits', 0) or 32}; {n} SST-2 dev sentences, tokenized once with the "
         "bundle's tokenizer (a trained twin's with its own) and fed identically to every runtime "
