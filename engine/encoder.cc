@@ -169,14 +169,14 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
   for (int s : live) rows += length(s);
 
   // Activations, reused by every batch this thread runs (scratch.h).
-  thread_local std::vector<float> x_buf, x1_buf, ctx_buf, qkv_buf, gc_buf,
+  thread_local ScratchBuffer<float> x_buf, x1_buf, ctx_buf, qkv_buf, gc_buf,
       gated_buf;
-  float* const x = Scratch(x_buf, rows * h);
-  float* const x1 = Scratch(x1_buf, rows * h);
-  float* const ctx = Scratch(ctx_buf, rows * h);
-  float* const qkv = Scratch(qkv_buf, rows * 3 * h);
-  float* const gc = Scratch(gc_buf, rows * 2 * f);
-  float* const gated = Scratch(gated_buf, rows * f);
+  float* const x = x_buf.Get(rows * h);
+  float* const x1 = x1_buf.Get(rows * h);
+  float* const ctx = ctx_buf.Get(rows * h);
+  float* const qkv = qkv_buf.Get(rows * 3 * h);
+  float* const gc = gc_buf.Get(rows * 2 * f);
+  float* const gated = gated_buf.Get(rows * f);
   Embed(samples, live, x);
 
   std::vector<float> pooled(h), output(c);

@@ -23,10 +23,10 @@ void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
     const int64_t s = lengths[i];
     if (s == 0) continue;
     const int64_t keys = PaddedKeys(s);
-    thread_local std::vector<float> kt, p;
-    kernels.attend_sample(
-        qkv + first[i] * 3 * h_, s, h_, heads_, ctx + first[i] * h_,
-        Scratch(kt, keys * (h_ / heads_)), Scratch(p, ScoreScratch(s)));
+    thread_local ScratchBuffer<float> kt, p;
+    kernels.attend_sample(qkv + first[i] * 3 * h_, s, h_, heads_,
+                          ctx + first[i] * h_, kt.Get(keys * (h_ / heads_)),
+                          p.Get(ScoreScratch(s)));
   }
 }
 

@@ -184,14 +184,14 @@ void Linear::ForwardFloat(const float* x, int64_t m, float* y,
 
 void Linear::ForwardInt8(const float* x, int64_t m, float* y,
                          const float* residual) const {
-  thread_local std::vector<int8_t> q_buf;
-  thread_local std::vector<uint8_t> u_buf;
-  thread_local std::vector<float> scale_buf;
-  thread_local std::vector<int32_t> acc_buf;
-  int8_t* q = Scratch(q_buf, m * k_);
-  uint8_t* u = Scratch(u_buf, m * k_);
-  float* scale = Scratch(scale_buf, m);
-  int32_t* acc = Scratch(acc_buf, m * n_);
+  thread_local ScratchBuffer<int8_t> q_buf;
+  thread_local ScratchBuffer<uint8_t> u_buf;
+  thread_local ScratchBuffer<float> scale_buf;
+  thread_local ScratchBuffer<int32_t> acc_buf;
+  int8_t* q = q_buf.Get(m * k_);
+  uint8_t* u = u_buf.Get(m * k_);
+  float* scale = scale_buf.Get(m);
+  int32_t* acc = acc_buf.Get(m * n_);
   QuantizeRowsInt8(x, m, k_, q, scale);
   // oneDNN's fast int8 kernels want unsigned activations: u = q + 128, and
   // sum_k u*w = sum_k q*w + 128 * sum_k w, which colsum_ takes back out.
@@ -221,10 +221,10 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
 
 void Linear::ForwardXnor(const float* x, int64_t m, float* y,
                          const float* residual) const {
-  thread_local std::vector<uint32_t> bits_buf;
-  thread_local std::vector<float> beta_buf;
-  uint32_t* bits = Scratch(bits_buf, m * bgemm::WordsFor(k_));
-  float* beta = Scratch(beta_buf, m);
+  thread_local ScratchBuffer<uint32_t> bits_buf;
+  thread_local ScratchBuffer<float> beta_buf;
+  uint32_t* bits = bits_buf.Get(m * bgemm::WordsFor(k_));
+  float* beta = beta_buf.Get(m);
   bgemm::BinarizeRows(x, m, k_, bits, beta);
   bgemm::Gemm(bits, beta, m, packed_, residual, y);
 }
