@@ -458,10 +458,17 @@ NOTES = [
     "",
     "* beex packs the real tokens of a batch without padding and removes exited samples after each block; "
     "ONNX Runtime and PyTorch run padded batches at full depth.",
-    "* The bundled models have float activations (`activation_bits` 0): their binarized layers run as oneDNN f32 "
-    "matmuls on ±α weights, the same arithmetic as the FP32 twin, so beex's gain over (c) comes from early exit, "
-    "no padding and lower overhead, not from the 1-bit kernels. The XNOR/popcount path (`activation_bits` 1) and "
-    "the int8 path (8) serve models trained with `train.py --act-bits 1|8`; the kernel table shows their speed.",
+    "* `models/sst2.beex` has float activations (`activation_bits` 0): its binarized layers run as oneDNN f32 "
+    "matmuls on ±α weights, the same arithmetic as the FP32 twin, so its gain over (c) comes from early exit, "
+    "no padding and lower overhead, not from the 1-bit kernels. `models/sst2-xnor.beex` (`train.py --act-bits 1`) "
+    "binarizes the activations too, so its projections run on the XNOR/popcount kernels: rows (e) and (f) when "
+    "the run passes `--second-model models/sst2-xnor.beex`. The int8 path serves models trained with "
+    "`--act-bits 8`; the kernel table shows every path's speed.",
+    "* The 1 T bit-MAC/s per core of issue 4 is out of reach on this model's own shapes whatever the kernel: "
+    "with K = 128 a dot product is 4 32-bit words, so xor + popcount + add is 12 vector operations per "
+    "accumulator, and turning the accumulator into a scaled float output (convert, two FMAs, store) adds about "
+    "5 more; the epilogue alone caps K = 128 near 70% of the instruction-mix bound (about 0.85 T) before tile "
+    "set-up and loads. The larger shapes of kernels.md show what the same kernel does when the loop dominates.",
     "* Threads: beex and its kernels use one OpenMP pool of `--threads` (engine API `beex::SetIntraOpThreads`); "
     "ONNX Runtime gets `intraOpNumThreads`, PyTorch `torch.set_num_threads`.",
     "* The binary GEMM picks its path at run time (`BEEX_BGEMM_ISA=scalar|avx2|avx512` forces one): AVX-512 "
