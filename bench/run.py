@@ -187,10 +187,14 @@ def main():
     p.add_argument("--model", default=os.path.join(ROOT, "models", "sst2.beex"))
     p.add_argument("--dev", default=os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "dev.tsv"))
     p.add_argument("--twin-onnx", help="the FP32 twin in ONNX (default: exported from --twin-bundle, or untrained)")
-    p.add_argument("--twin-bundle", help="the FP32 twin's bundle (train.py --dense), for trained twin weights")
-    p.add_argument("--second-model",
-                   help="another beex bundle of the task (e.g. trained with --act-bits 1) run beside --model: "
-                        "rows (e) and (f)")
+    twin = os.path.join(ROOT, "models", "twins", "sst2-fp32.beex")
+    p.add_argument("--twin-bundle", default=twin if os.path.exists(twin) else None,
+                   help="the FP32 twin's bundle (train.py --dense), for trained twin weights (default: "
+                        "models/twins/sst2-fp32.beex when scripts/train-bundled-models.sh has made it)")
+    second = os.path.join(ROOT, "models", "sst2-xnor.beex")
+    p.add_argument("--second-model", default=second if os.path.exists(second) else None,
+                   help="another beex bundle of the task run beside --model: rows (e) and (f) (default: "
+                        "models/sst2-xnor.beex, the 1-bit-activation model; 'none' for no second model)")
     p.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     p.add_argument("--batches", default="1,8,64")
     p.add_argument("--threads", type=int, default=2)
@@ -204,6 +208,8 @@ def main():
                    help="rewrite the docs from the last run's bench/out/*.json without measuring")
     p.add_argument("--torch-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.second_model == "none":
+        args.second_model = None
     if args.torch_worker:
         return torch_worker(args)
     if args.report_only:
@@ -217,7 +223,8 @@ def main():
         measured = p.parse_args(sys.argv[1:])
         args.threads, args.min_seconds, args.batches = measured.threads, measured.min_seconds, measured.batches
         args.rounds = measured.rounds
-        args.second_model, args.twin_bundle = measured.second_model, measured.twin_bundle
+        args.second_model = None if measured.second_model == "none" else measured.second_model
+        args.twin_bundle = measured.twin_bundle
         return report(args, header, results[0]["n"], results, kernels, meta.get("untrained", True),
                       meta.get("twin_onnx", ""))
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One command for the engine benchmark (see bench/run.py for what it measures):
-#   bench/run.sh [run.py flags, e.g. --twin-bundle models/sst2-dense.beex --batches 1,8,64]
+#   bench/run.sh [run.py flags, e.g. --batches 1,8,64 --rounds 3]
+# By default it runs models/sst2.beex, models/sst2-xnor.beex beside it, and
+# the trained FP32 twin when scripts/train-bundled-models.sh made one.
 # Installs what it needs (onnxruntime-node into bench/node_modules, Debian's
 # python3-matplotlib), builds Release into build-bench/, runs everything and
 # writes docs/BENCHMARKS.md. Not a test: it takes a few minutes.
