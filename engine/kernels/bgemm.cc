@@ -195,9 +195,8 @@ void Gemm(const uint32_t* a_bits, const float* beta, int64_t m,
     case Isa::kScalar:
       break;
   }
-  // Below about 2 M bit-MACs a fork/join costs more than it saves.
   const int64_t work = m * w.panels * kPanel * w.words * 32;
-  const int threads = work < (int64_t{2} << 20) ? 1 : omp_get_max_threads();
+  const int threads = work < kParallelBitMacs ? 1 : omp_get_max_threads();
   if (threads <= 1) {
     fn(a_bits, beta, 0, m, 0, w.panels, w, residual, y);
     return;

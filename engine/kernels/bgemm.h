@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/kernels/threads.h"
 
 namespace beex::bgemm {
 
@@ -66,8 +67,15 @@ void BinarizeRows(const float* x, int64_t m, int64_t k, uint32_t* bits,
 // as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the tail added in order.
 float SumAbs(const float* x, int64_t k);
 
+// Bit-MACs below which Gemm runs on one thread. Waking a sleeping OpenMP
+// thread costs what kParallelWork f32 MACs do (threads.h), and a bit-MAC
+// costs about a sixth of an f32 MAC here (kernel_bench: ~280 against ~50 G/s
+// a core). It was 2 M, which sent a batch-1 FFN projection (33 x 512 x 128)
+// through a thread wake-up: full depth at batch 1 ran at 0.44 of its speed.
+inline constexpr int64_t kParallelBitMacs = 6 * kParallelWork;
+
 // y = the formula above. a_bits from BinarizeRows; residual may be null.
-// Runs on the OpenMP threads of the calling thread when the work is large.
+// Runs on the OpenMP threads of the calling thread from kParallelBitMacs on.
 void Gemm(const uint32_t* a_bits, const float* beta, int64_t m,
           const PackedWeights& w, const float* residual, float* y);
 

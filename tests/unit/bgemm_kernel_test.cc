@@ -138,7 +138,7 @@ TEST_F(BgemmTest, ModelShapesAndThreadsAgree) {
   // The bundled architecture's shapes (hidden 128, ffn 256) at a batch's row
   // count, large enough to take the multi-threaded path.
   for (auto [k, n] : {std::pair<int64_t, int64_t>{128, 384}, {256, 128}}) {
-    const Problem p = Make(300, k, n, 5);
+    const Problem p = Make(kParallelBitMacs / (k * n) + 7, k, n, 5);
     const auto want = Reference(p, true);
     for (Isa isa : Supported()) {
       for (int threads : {1, 2, 3}) {
