@@ -16,7 +16,6 @@ Calibrate on data the model was not trained on, and report on other data.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from beex_train import calibration, data  # noqa: E402
+from beex_train import calibration, data, loader  # noqa: E402
 from beex_train.bundle import read_bundle, rewrite_header  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +55,7 @@ def gold_labels(header: dict, examples) -> np.ndarray:
     if header["task"] == "regression":
         return np.array([float(e.label) for e in examples])
     names = header.get("labels", [])
-    values = json.loads(header.get("metadata", {}).get("label_values", "null") or "null")
+    values = loader.label_values(header)
     raw = sorted({e.label for e in examples})
     if values is None:
         if set(raw) <= set(names):
