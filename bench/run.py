@@ -17,38 +17,18 @@ import datetime
 import json
 import os
 import platform
-import struct
 import subprocess
 import sys
-import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "train"))
-
-
-def read_bundle(path):
-    """(header, {name: raw bytes}) of a .beex file (layout: train/beex_train/bundle.py)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    _, hlen, _, _ = struct.unpack("<IIII", blob[8:24])
-    header = json.loads(blob[24:24 + hlen])
-    start = (24 + hlen + 63) // 64 * 64
-    raw = {n: blob[start + t["offset"]:start + t["offset"] + t["size"]] for n, t in header["tensors"].items()}
-    return header, raw
-
-
-def tokenizer_of(header, raw):
-    from beex_train.tokenizer import Tokenizer
-    t = header["tensors"][header["tokenizer"]["tensor"]]
-    proto = raw[header["tokenizer"]["tensor"]]
-    if t["dtype"] == "u8z":
-        proto = zlib.decompress(proto)
-    return Tokenizer(proto, header["architecture"]["max_len"])
+from beex_train.bundle import read_bundle  # noqa: E402
+from beex_train.tokenizer import Tokenizer  # noqa: E402
 
 
 def write_tokens(bundle, dev, out):
-    header, raw = read_bundle(bundle)
-    tok = tokenizer_of(header, raw)
+    header, tensors = read_bundle(bundle)
+    tok = Tokenizer.from_bundle(header, tensors)
     n = 0
     with open(dev, encoding="utf-8") as f, open(out, "w") as o:
         cols = f.readline().rstrip("\n").split("\t")
@@ -193,6 +173,7 @@ def main():
                         "models/twins/sst2-fp32.beex when scripts/train-bundled-models.sh has made it)")
     second = os.path.join(ROOT, "models", "sst2-xnor.beex")
     p.add_argument("--second-model", default=second if os.path.exists(second) else None,
+                   type=lambda v: None if v == "none" else v,
                    help="another beex bundle of the task run beside --model: rows (e) and (f) (default: "
                         "models/sst2-xnor.beex, the 1-bit-activation model; 'none' for no second model)")
     p.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
@@ -208,8 +189,6 @@ def main():
                    help="rewrite the docs from the last run's bench/out/*.json without measuring")
     p.add_argument("--torch-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.second_model == "none":
-        args.second_model = None
     if args.torch_worker:
         return torch_worker(args)
     if args.report_only:
@@ -223,8 +202,7 @@ def main():
         measured = p.parse_args(sys.argv[1:])
         args.threads, args.min_seconds, args.batches = measured.threads, measured.min_seconds, measured.batches
         args.rounds = measured.rounds
-        args.second_model = None if measured.second_model == "none" else measured.second_model
-        args.twin_bundle = measured.twin_bundle
+        args.second_model, args.twin_bundle = measured.second_model, measured.twin_bundle
         return report(args, header, results[0]["n"], results, kernels, meta.get("untrained", True),
                       meta.get("twin_onnx", ""))
 

@@ -49,8 +49,7 @@ def load_model(path: str) -> tuple[EarlyExitEncoder, Tokenizer, dict]:
     model = EarlyExitEncoder(cfg)
     model.load_state_dict(state)  # strict: a tensor the model lacks means a format this code does not know
     model.eval()
-    tok = Tokenizer(bytes(tensors[header["tokenizer"]["tensor"]]), a["max_len"])
-    return model, tok, header
+    return model, Tokenizer.from_bundle(header, tensors), header
 
 
 def label_values(header: dict) -> list[str] | None:

@@ -80,6 +80,11 @@ class Tokenizer:
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
         self.max_len = max_len
 
+    @classmethod
+    def from_bundle(cls, header: dict, tensors: dict) -> "Tokenizer":
+        """The tokenizer stored in a bundle (bundle.read_bundle's header and tensors)."""
+        return cls(bytes(tensors[header["tokenizer"]["tensor"]]), header["architecture"]["max_len"])
+
     @property
     def vocab_size(self) -> int:
         return self.sp.get_piece_size()
