@@ -24,11 +24,11 @@ class ScratchBuffer {
     if (want > v_.size()) {
       v_.resize(want);
       small_requests_ = 0;
-    } else if (4 * want < v_.size() && ++small_requests_ >= kShrinkAfter) {
+    } else if (4 * want >= v_.size()) {
+      small_requests_ = 0;
+    } else if (++small_requests_ >= kShrinkAfter) {
       v_.resize(2 * want + 1);  // never empty: data() stays non-null
       v_.shrink_to_fit();
-      small_requests_ = 0;
-    } else if (4 * want >= v_.size()) {
       small_requests_ = 0;
     }
     return v_.data();

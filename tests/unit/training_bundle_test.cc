@@ -142,8 +142,8 @@ INSTANTIATE_TEST_SUITE_P(Models, TrainingBundleTest,
                          ::testing::Values("tiny_classify", "tiny_regress",
                                            "sst2", "stsb", "mrpc", "sst2-xnor"),
                          [](const auto& info) {
-                           std::string name =
-                               info.param;  // gtest: [A-Za-z0-9_]
+                           // Test names allow only [A-Za-z0-9_].
+                           std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
