@@ -39,6 +39,15 @@ struct DenseKernels {
                         const float* beta, float eps);
   // One row of the selective learn-forget gate (see rowwise.h).
   void (*gate_row)(const float* gc, int64_t f, float* out);
+  // Per-token symmetric int8 of one row (QuantizeRowsInt8 in linear.h), stored
+  // as u = q + 128; returns the row's scale.
+  float (*quantize_row_u8)(const float* x, int64_t k, uint8_t* u);
+  // The int8 path's epilogue of one row: y = (acc - offset) * alpha * scale +
+  // bias (+ residual, which may be null).
+  void (*int8_epilogue_row)(const int32_t* acc, int64_t n,
+                            const int32_t* offset, const float* alpha,
+                            float scale, const float* bias,
+                            const float* residual, float* y);
 };
 
 // The build for `isa`, which must be supported (bgemm::IsaSupported).

@@ -4,9 +4,9 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/dense_kernels.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threads.h"
 
@@ -62,10 +62,12 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Binary(
       for (size_t i = 0; i < signs.size(); ++i) {
         l->signs_[i] = signs[i] < 0 ? -1 : 1;
       }
-      l->colsum_.assign(n, 0);
+      // sum_k (q + 128) * w = sum_k q * w + 128 * sum_k w: the offset
+      // takes the unsigned shift back out.
+      l->offset_.assign(n, 0);
       for (int64_t row = 0; row < n; ++row) {
         for (int64_t col = 0; col < k; ++col) {
-          l->colsum_[row] += l->signs_[row * k + col];
+          l->offset_[row] += 128 * l->signs_[row * k + col];
         }
       }
       l->alpha_.assign(alpha.begin(), alpha.end());
@@ -101,7 +103,13 @@ const Linear::Primitive& Linear::PrimitiveFor(int64_t m, bool residual) const {
   // Weights in the layout oneDNN prefers, packed once (see Primitive).
   const memory::desc wei_any({k_, n_}, wei_type, memory::format_tag::any);
   const memory::desc dst({m, n_}, dst_type, memory::format_tag::ab);
+  // A primitive's own scratchpad (oneDNN's default, as Debian builds it with
+  // DNNL_ENABLE_CONCURRENT_EXEC) is shared by every thread that executes it,
+  // and the server's batch workers run the same layers at once: their
+  // results mixed (LinearTest.ConcurrentCallsOnOneLayerGiveTheSoloResults).
+  // Each executing thread passes its own instead.
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (residual) {
     dnnl::post_ops po;
     po.append_binary(dnnl::algorithm::binary_add, dst);
@@ -119,6 +127,7 @@ const Linear::Primitive& Linear::PrimitiveFor(int64_t m, bool residual) const {
   }
   slot = std::make_unique<Primitive>();
   slot->matmul = dnnl::matmul(pd);
+  slot->scratchpad = pd.scratchpad_desc();
   // The packed layout does not depend on M in practice (kernels.md), so one
   // packed copy usually serves every M; compare to be sure.
   for (const auto& [key, other] : primitives_) {
@@ -138,6 +147,22 @@ const Linear::Primitive& Linear::PrimitiveFor(int64_t m, bool residual) const {
   dnnl::reorder(from, *slot->weights).execute(stream, from, *slot->weights);
   stream.wait();
   return *slot;
+}
+
+void Linear::Execute(const Primitive& p, const dnnl::stream& stream,
+                     std::unordered_map<int, memory>& args) const {
+  thread_local ScratchBuffer<uint8_t> scratch_buf;
+  const auto bytes = static_cast<int64_t>(p.scratchpad.get_size());
+  if (bytes > 0) {
+    // oneDNN lays out its buffers from this base: give it a cache line.
+    constexpr int64_t kAlign = 64;
+    const auto base =
+        reinterpret_cast<uintptr_t>(scratch_buf.Get(bytes + kAlign));
+    void* aligned =
+        reinterpret_cast<void*>((base + kAlign - 1) & ~(kAlign - 1));
+    args[DNNL_ARG_SCRATCHPAD] = memory(p.scratchpad, engine_, aligned);
+  }
+  p.matmul.execute(stream, args);
 }
 
 void Linear::Forward(const float* x, int64_t m, float* y,
@@ -177,44 +202,58 @@ void Linear::ForwardFloat(const float* x, int64_t m, float* y,
           memory({{rows, n_}, f32, memory::format_tag::ab}, engine_,
                  const_cast<float*>(residual + first * n_));
     }
-    p.matmul.execute(stream, args);
+    Execute(p, stream, args);
   });
   stream.wait();
 }
 
 void Linear::ForwardInt8(const float* x, int64_t m, float* y,
                          const float* residual) const {
-  thread_local ScratchBuffer<int8_t> q_buf;
-  thread_local ScratchBuffer<uint8_t> u_buf;
-  thread_local ScratchBuffer<float> scale_buf;
-  thread_local ScratchBuffer<int32_t> acc_buf;
-  int8_t* q = q_buf.Get(m * k_);
-  uint8_t* u = u_buf.Get(m * k_);
-  float* scale = scale_buf.Get(m);
-  int32_t* acc = acc_buf.Get(m * n_);
-  QuantizeRowsInt8(x, m, k_, q, scale);
-  // oneDNN's fast int8 kernels want unsigned activations: u = q + 128, and
-  // sum_k u*w = sum_k q*w + 128 * sum_k w, which colsum_ takes back out.
-  for (int64_t i = 0; i < m * k_; ++i) u[i] = static_cast<uint8_t>(q[i] + 128);
-  dnnl::stream stream(engine_);
-  ForEachPowerOfTwoChunk(m, k_ * n_, [&](int64_t first, int64_t rows) {
-    const Primitive& p = PrimitiveFor(rows, false);
-    memory src({{rows, k_}, memory::data_type::u8, memory::format_tag::ab},
-               engine_, u + first * k_);
-    memory dst({{rows, n_}, memory::data_type::s32, memory::format_tag::ab},
-               engine_, acc + first * n_);
-    p.matmul.execute(stream, {{DNNL_ARG_SRC, src},
-                              {DNNL_ARG_WEIGHTS, *p.weights},
-                              {DNNL_ARG_DST, dst}});
-  });
-  stream.wait();
-  for (int64_t r = 0; r < m; ++r) {
-    for (int64_t c = 0; c < n_; ++c) {
-      const int32_t dot = acc[r * n_ + c] - 128 * colsum_[c];
-      // Plain multiply-add: std::fma is a library call without -mfma.
-      float v = static_cast<float>(dot) * alpha_[c] * scale[r] + bias_[c];
-      if (residual) v += residual[r * n_ + c];
-      y[r * n_ + c] = v;
+  // Quantizing and the epilogue touch every value once; run as passes over
+  // the whole batch they took longer than the int8 matmul itself (their
+  // operands came from memory, not cache). So each thread takes steps of at
+  // most kInt8StepRows rows through all three stages, with the step's
+  // accumulators still in its L2, on single-threaded primitives: one
+  // OpenMP region per layer instead of three.
+  constexpr int64_t kInt8StepRows = 128;
+  const DenseKernels& kernels = ActiveDenseKernels();
+  const int64_t steps = (m + kInt8StepRows - 1) / kInt8StepRows;
+  const bool parallel = steps > 1 && m * k_ * n_ >= kParallelWork;
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int64_t step = 0; step < steps; ++step) {
+    const SerialScope serial(true);
+    thread_local ScratchBuffer<uint8_t> u_buf;
+    thread_local ScratchBuffer<int32_t> acc_buf;
+    const int64_t first = step * kInt8StepRows;
+    const int64_t rows = std::min(kInt8StepRows, m - first);
+    uint8_t* u = u_buf.Get(rows * k_);
+    int32_t* acc = acc_buf.Get(rows * n_);
+    float scale[kInt8StepRows];
+    for (int64_t r = 0; r < rows; ++r) {
+      scale[r] = kernels.quantize_row_u8(x + (first + r) * k_, k_, u + r * k_);
+    }
+    dnnl::stream stream(engine_);
+    // Power-of-two pieces, so a few primitives serve every row count.
+    for (int64_t done = 0; done < rows;) {
+      const auto piece = static_cast<int64_t>(
+          std::bit_floor(static_cast<uint64_t>(rows - done)));
+      const Primitive& p = PrimitiveFor(piece, false);
+      memory src({{piece, k_}, memory::data_type::u8, memory::format_tag::ab},
+                 engine_, u + done * k_);
+      memory dst({{piece, n_}, memory::data_type::s32, memory::format_tag::ab},
+                 engine_, acc + done * n_);
+      std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                              {DNNL_ARG_WEIGHTS, *p.weights},
+                                              {DNNL_ARG_DST, dst}};
+      Execute(p, stream, args);
+      done += piece;
+    }
+    stream.wait();
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = first + r;
+      kernels.int8_epilogue_row(
+          acc + r * n_, n_, offset_.data(), alpha_.data(), scale[r],
+          bias_.data(), residual ? residual + row * n_ : nullptr, y + row * n_);
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,7 +68,11 @@ class Linear {
   struct Primitive {
     dnnl::matmul matmul;
     std::shared_ptr<dnnl::memory> weights;
+    dnnl::memory::desc scratchpad;
   };
+  // Runs p on the calling thread's own scratchpad (see PrimitiveFor).
+  void Execute(const Primitive& p, const dnnl::stream& stream,
+               std::unordered_map<int, dnnl::memory>& args) const;
   const Primitive& PrimitiveFor(int64_t m, bool residual) const;
   void ForwardFloat(const float* x, int64_t m, float* y,
                     const float* residual) const;
@@ -80,7 +85,7 @@ class Linear {
   int64_t n_, k_;
   std::vector<float> weights_;       // kFloat: [N, K]
   std::vector<int8_t> signs_;        // kInt8: [N, K] of +-1
-  std::vector<int32_t> colsum_;      // kInt8: sum_k sign(w[n, k])
+  std::vector<int32_t> offset_;      // kInt8: 128 * sum_k sign(w[n, k])
   std::vector<float> alpha_, bias_;  // kInt8 epilogue; kFloat bias
   bgemm::PackedWeights packed_;      // kXnor
   dnnl::engine engine_;

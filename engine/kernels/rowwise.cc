@@ -4,12 +4,6 @@
 #include "engine/kernels/threads.h"
 
 namespace beex {
-namespace {
-
-// Elementwise work per value is worth about 16 multiply-adds (exp, divide).
-constexpr int64_t kParallelValues = kParallelWork / 16;
-
-}  // namespace
 
 void LayerNormRows(float* x, int64_t rows, std::span<const float> gamma,
                    std::span<const float> beta, float eps) {

@@ -16,6 +16,8 @@ void ApplyIntraOpThreads();
 // batch-1 projection computes. Kernels run serially below this many
 // multiply-adds (or elementwise operations).
 inline constexpr long kParallelWork = 1L << 23;
+// Elementwise work per value is worth about 16 multiply-adds (exp, divide).
+inline constexpr long kParallelValues = kParallelWork / 16;
 
 // Runs the calling thread's OpenMP regions (and oneDNN primitives created
 // meanwhile) on one thread while it lives.

@@ -15,6 +15,7 @@
 #include "engine/kernels/attention.h"
 #include "engine/kernels/bgemm.h"
 #include "engine/kernels/dense_kernels.h"
+#include "engine/kernels/linear.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/rowwise.h"
 #include "engine/kernels/vector_math.h"
@@ -134,6 +135,64 @@ TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
     k.gate_row(gc.data(), f, gate.data());
     ExpectNear(gate, want_gate, 1e-6, 0, name + " gate");
   }
+}
+
+// The int8 path's quantizer must give exactly the reference's integers (the
+// matmul after it is exact, so a single step of rounding would show), ties
+// and clamping included; its epilogue agrees to float rounding.
+TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
+  for (int64_t k : {1, 7, 128, 257}) {
+    auto x = Random(k, 2.0f, 10 + k);
+    // Exact halves after scaling by max / 127 (x[0] = 127 makes the scale
+    // 1): ties round to even.
+    if (k >= 7) {
+      x[0] = 127.0f;
+      x[1] = 2.5f;
+      x[2] = -3.5f;
+      x[3] = 0.5f;
+      x[4] = -126.5f;
+    }
+    std::vector<int8_t> q(k);
+    float want_scale = 0;
+    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
+    const int64_t n = 37;
+    std::vector<int32_t> acc(n), offset(n);
+    for (int64_t c = 0; c < n; ++c) {
+      acc[c] = static_cast<int32_t>(1000 * c - 17000);
+      offset[c] = static_cast<int32_t>(128 * (c % 5) - 256);
+    }
+    const auto alpha = Random(n, 1.0f, 11), bias = Random(n, 1.0f, 12),
+               residual = Random(n, 1.0f, 13);
+    for (auto isa :
+         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+      if (!bgemm::IsaSupported(isa)) continue;
+      const std::string name(bgemm::IsaName(isa));
+      const DenseKernels& kernels = DenseKernelsFor(isa);
+      std::vector<uint8_t> u(k);
+      EXPECT_EQ(kernels.quantize_row_u8(x.data(), k, u.data()), want_scale)
+          << name;
+      for (int64_t i = 0; i < k; ++i) {
+        ASSERT_EQ(u[i], q[i] + 128) << name << " k " << k << " at " << i;
+      }
+      for (bool with_residual : {false, true}) {
+        std::vector<float> y(n, NAN), want(n);
+        kernels.int8_epilogue_row(
+            acc.data(), n, offset.data(), alpha.data(), 0.25f, bias.data(),
+            with_residual ? residual.data() : nullptr, y.data());
+        for (int64_t c = 0; c < n; ++c) {
+          want[c] = static_cast<float>(
+              static_cast<double>(acc[c] - offset[c]) * alpha[c] * 0.25 +
+              bias[c] + (with_residual ? residual[c] : 0.0));
+        }
+        ExpectNear(y, want, 1e-5, 1e-6, name + " int8 epilogue");
+      }
+    }
+  }
+  std::vector<uint8_t> u(5, 0);
+  const std::vector<float> zeros(5, 0.0f);
+  EXPECT_EQ(ActiveDenseKernels().quantize_row_u8(zeros.data(), 5, u.data()),
+            0.0f);
+  EXPECT_EQ(u, std::vector<uint8_t>(5, 128));
 }
 
 TEST(LayerNormRowsTest, MatchesTheScalarReference) {

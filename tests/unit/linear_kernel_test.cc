@@ -3,9 +3,13 @@
 // that are not multiples of 64. The XNOR path is compared exactly; the int8
 // path's integer dot products are exact and its float epilogue within 1e-6;
 // the float path (oneDNN f32, its own summation order) within 1e-5 relative.
+#include <omp.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "engine/kernels/linear.h"
@@ -66,10 +70,15 @@ TEST(QuantizeRowsInt8Test, RoundsHalfToEvenAndClamps) {
 }
 
 TEST(LinearTest, Int8PathIsExactAgainstReference) {
+  // The last shape is past kParallelWork: its row steps run on all threads.
+  omp_set_num_threads(2);
   for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 64},
                          {7, 100, 33},
                          {40, 130, 129},
-                         {3, 1, 5}}) {
+                         {3, 1, 5},
+                         {300, 130, 257},
+                         {2112, 128, 512},
+                         {1000, 256, 128}}) {
     const Layer l = MakeLayer(n, k, 1 + m);
     auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 8);
     ASSERT_TRUE(lin.ok()) << lin.status();
@@ -204,8 +213,10 @@ TEST(LinearTest, PrimitivesStayFewWhateverRowCountsArrive) {
     const auto x = Input(300, k, 24);
     std::vector<float> all(300 * n), one(n);
     for (int64_t m = 1; m <= 300; ++m) (*lin)->Forward(x.data(), m, all.data());
-    // Powers of two 1..256: nine shapes, not one per row count.
-    EXPECT_EQ((*lin)->primitive_count(), 9u) << "activation bits " << bits;
+    // Powers of two 1..256 (the int8 path works in steps of at most 128
+    // rows: 1..128): nine shapes, not one per row count.
+    EXPECT_EQ((*lin)->primitive_count(), bits == 8 ? 8u : 9u)
+        << "activation bits " << bits;
     // The last call (300 = 256 + 32 + 8 + 4) still gives every row its own
     // result.
     for (int64_t r : {0, 255, 256, 287, 299}) {
@@ -215,6 +226,35 @@ TEST(LinearTest, PrimitivesStayFewWhateverRowCountsArrive) {
             << "row " << r << " activation bits " << bits;
       }
     }
+  }
+}
+
+// The server's batch workers run the same model at once, so the same layer
+// (and the same oneDNN primitive) executes on several threads together.
+// Each thread must get the result the layer gives alone.
+TEST(LinearTest, ConcurrentCallsOnOneLayerGiveTheSoloResults) {
+  const int64_t m = 64, k = 128, n = 384;
+  const Layer l = MakeLayer(n, k, 21);
+  const auto x = Input(m, k, 22);
+  const auto res = Input(m, n, 23);
+  for (uint32_t bits : {0u, 8u}) {
+    auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, bits);
+    ASSERT_TRUE(lin.ok()) << lin.status();
+    std::vector<float> solo(m * n);
+    (*lin)->Forward(x.data(), m, solo.data(), res.data());
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        std::vector<float> y(m * n);
+        for (int i = 0; i < 200; ++i) {
+          (*lin)->Forward(x.data(), m, y.data(), res.data());
+          if (y != solo) ++mismatches;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(mismatches.load(), 0) << "activation bits " << bits;
   }
 }
 
