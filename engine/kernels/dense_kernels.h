@@ -24,7 +24,7 @@ inline int64_t PaddedKeys(int64_t s) {
   return (s + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
 }
 // Queries the attention kernel computes at once.
-inline constexpr int64_t kQueryBlock = 4;
+inline constexpr int64_t kQueryBlock = 8;
 // Scratch floats of the attention kernel's scores: kQueryBlock rows of
 // PaddedKeys(s).
 inline int64_t ScoreScratch(int64_t s) { return kQueryBlock * PaddedKeys(s); }
