@@ -35,7 +35,8 @@ run() {  # NAME DIR ARGS...; NAME is the GLUE task, or TASK-VARIANT
     "${out[@]}" --checkpoint "$ckpt/beex-$name.ckpt" "${resume[@]}" "$@" ${EXTRA_ARGS:-}
 }
 
-run sst2 SST-2 --epochs 4 --early-stop 2
+# 8-bit activations: the engine's int8 path (oneDNN u8s8 matmuls).
+run sst2 SST-2 --epochs 4 --early-stop 2 --act-bits 8 --threads 1
 # 1-bit activations too: the engine's XNOR/popcount path (docs/BENCHMARKS.md).
 run sst2-xnor SST-2 --epochs 4 --early-stop 2 --act-bits 1 --threads 1
 run stsb STS-B --epochs 12 --early-stop 3 --max-len 64 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
