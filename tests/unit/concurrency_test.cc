@@ -24,14 +24,19 @@ const char* kTexts[] = {
 };
 
 TEST(ConcurrencyTest, ConcurrentBatchesComputeWhatEachComputesAlone) {
-  for (const char* bundle : {"models/sst2.beex", "models/sst2-xnor.beex"}) {
+  // One bundle per activation path: float (stsb), int8 (sst2), 1-bit.
+  for (const char* bundle :
+       {"models/stsb.beex", "models/sst2.beex", "models/sst2-xnor.beex"}) {
     auto model = Model::Load(testing::SourcePath(bundle));
     ASSERT_TRUE(model.ok()) << model.status();
     std::vector<PreparedInput> batch;
     ExitSettings full_depth;
     full_depth.policy = ExitPolicyKind::kNone;
+    const bool pair = (*model)->spec().pair_input;
     for (const char* text : kTexts) {
-      auto t = (*model)->Tokenize({text, std::nullopt});
+      auto t = (*model)->Tokenize(
+          {text,
+           pair ? std::optional<std::string_view>(kTexts[0]) : std::nullopt});
       ASSERT_TRUE(t.ok());
       batch.push_back({*std::move(t), full_depth});
     }
