@@ -6,8 +6,8 @@
 # in docs/MODELS.md. One model: scripts/train-bundled-models.sh sst2 (or
 # stsb, mrpc, sst2-xnor)
 # DENSE=1 trains the FP32 twins instead (models/twins/NAME-fp32.beex, .onnx
-# and .report.json; only the reports are committed). MRPC distils from its
-# twin, which is trained first when missing. EXTRA_ARGS are appended to every
+# and .report.json; only the reports are committed). STS-B and MRPC distil
+# from their twins, which are trained first when missing. EXTRA_ARGS are appended to every
 # train.py command (the last value of a flag wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,11 +39,20 @@ run() {  # NAME DIR ARGS...; NAME is the GLUE task, or TASK-VARIANT
 run sst2 SST-2 --epochs 4 --early-stop 2 --act-bits 8 --threads 1
 # 1-bit activations too: the engine's XNOR/popcount path (docs/BENCHMARKS.md).
 run sst2-xnor SST-2 --epochs 4 --early-stop 2 --act-bits 1 --threads 1
-run stsb STS-B --epochs 12 --early-stop 3 --max-len 64 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
-mrpc_twin=models/twins/mrpc-fp32.beex
-if ((!dense)) && [[ ($want == all || $want == mrpc) && ! -f $mrpc_twin ]]; then
-  DENSE=1 "$0" mrpc
-fi
-teacher=()
-((dense)) || teacher=(--teacher "$mrpc_twin" --kd-weight 0.9)
-run mrpc MRPC "${teacher[@]}" --epochs 12 --early-stop 3 --max-len 80 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
+# distil TASK FLAGS...: for the binarized model, FLAGS plus --teacher (TASK's
+# FP32 twin, trained first when missing); nothing for the twin itself.
+distil() {
+  local task=$1 twin=models/twins/$1-fp32.beex
+  shift
+  ((dense)) && return 0
+  [[ $want == all || $want == "$task" ]] || return 0
+  [[ -f $twin ]] || DENSE=1 "$0" "$task" >&2
+  echo "--teacher $twin $*"
+}
+# An assignment, so that a failed twin stops the script (set -e).
+flags=$(distil stsb --kd-weight 0.5 --exit-loss sum)
+# shellcheck disable=SC2086  # flags is a list of flags
+run stsb STS-B $flags --epochs 12 --early-stop 3 --max-len 64 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
+flags=$(distil mrpc --kd-weight 0.9)
+# shellcheck disable=SC2086
+run mrpc MRPC $flags --epochs 12 --early-stop 3 --max-len 80 --dropout 0.2 --weight-decay 0.05 --lr 5e-4 --batch-size 32 --threads 1
