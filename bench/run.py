@@ -393,7 +393,9 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
         lines += ["### Where the time goes (beex, full depth)", "",
                   "Each stage's kernels timed on their own on this model's shapes, for a batch of the data's mean "
                   "length, with the model's activation path (`beex_bench --stages`); the sum is one full-depth "
-                  "forward pass. Linear layers are oneDNN f32 matmuls when the model's activations are float.", "",
+                  "forward pass. Linear layers are oneDNN f32 matmuls when the model's activations are float (act bits "
+                  "0), oneDNN u8·s8 matmuls with the engine's quantizer and epilogue at 8 bits, the XNOR/popcount "
+                  "kernels at 1 bit.", "",
                   "| batch | rows | act bits | embedding | linear | attention | norms | gate | exits | compaction | "
                   "sum µs |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in stages:
@@ -446,12 +448,12 @@ NOTES = [
     "",
     "* beex packs the real tokens of a batch without padding and removes exited samples after each block; "
     "ONNX Runtime and PyTorch run padded batches at full depth.",
-    "* `models/sst2.beex` has float activations (`activation_bits` 0): its binarized layers run as oneDNN f32 "
-    "matmuls on ±α weights, the same arithmetic as the FP32 twin, so its gain over (c) comes from early exit, "
-    "no padding and lower overhead, not from the 1-bit kernels. `models/sst2-xnor.beex` (`train.py --act-bits 1`) "
-    "binarizes the activations too, so its projections run on the XNOR/popcount kernels: rows (e) and (f) when "
-    "the run passes `--second-model models/sst2-xnor.beex`. The int8 path serves models trained with "
-    "`--act-bits 8`; the kernel table shows every path's speed.",
+    "* `models/sst2.beex` has 8-bit activations (`activation_bits` 8, `train.py --act-bits 8`): each "
+    "projection's input is quantized to int8 per token and multiplied by the ±1 weights on oneDNN's u8·s8 "
+    "matmul, about 2x the f32 matmul's speed on these shapes; the FP32 twin's arithmetic is f32 throughout. "
+    "`models/sst2-xnor.beex` (`--act-bits 1`) binarizes the activations too, so its projections run on the "
+    "XNOR/popcount kernels: rows (e) and (f), the default `--second-model`. Float-activation bundles "
+    "(`stsb`, `mrpc`) run oneDNN f32 matmuls on ±α weights; the kernel table shows every path's speed.",
     "* The 1 T bit-MAC/s per core of issue 4 is out of reach on this model's own shapes whatever the kernel: "
     "with K = 128 a dot product is 4 32-bit words, so xor + popcount + add is 12 vector operations per "
     "accumulator, and turning the accumulator into a scaled float output (convert, two FMAs, store) adds about "
