@@ -1,5 +1,7 @@
 #include "engine/kernels/linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -217,15 +219,20 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
   // OpenMP region per layer instead of three.
   constexpr int64_t kInt8StepRows = 128;
   const DenseKernels& kernels = ActiveDenseKernels();
-  const int64_t steps = (m + kInt8StepRows - 1) / kInt8StepRows;
-  const bool parallel = steps > 1 && m * k_ * n_ >= kParallelWork;
-#pragma omp parallel for schedule(dynamic) if (parallel)
+  const int64_t threads = omp_get_max_threads();
+  const bool parallel = threads > 1 && m * k_ * n_ >= kParallelWork;
+  // A batch of under kInt8StepRows rows still gets a step per thread.
+  const int64_t step_rows =
+      parallel ? std::min(kInt8StepRows, (m + threads - 1) / threads)
+               : kInt8StepRows;
+  const int64_t steps = (m + step_rows - 1) / step_rows;
+#pragma omp parallel for schedule(dynamic) if (parallel && steps > 1)
   for (int64_t step = 0; step < steps; ++step) {
     const SerialScope serial(true);
     thread_local ScratchBuffer<uint8_t> u_buf;
     thread_local ScratchBuffer<int32_t> acc_buf;
-    const int64_t first = step * kInt8StepRows;
-    const int64_t rows = std::min(kInt8StepRows, m - first);
+    const int64_t first = step * step_rows;
+    const int64_t rows = std::min(step_rows, m - first);
     uint8_t* u = u_buf.Get(rows * k_);
     int32_t* acc = acc_buf.Get(rows * n_);
     float scale[kInt8StepRows];

@@ -70,7 +70,8 @@ TEST(QuantizeRowsInt8Test, RoundsHalfToEvenAndClamps) {
 }
 
 TEST(LinearTest, Int8PathIsExactAgainstReference) {
-  // The last shape is past kParallelWork: its row steps run on all threads.
+  // From {300, 130, 257} on, shapes are past kParallelWork: their row steps
+  // run on all threads ({100, 256, 512}: fewer rows than one full step).
   omp_set_num_threads(2);
   for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 64},
                          {7, 100, 33},
@@ -78,6 +79,7 @@ TEST(LinearTest, Int8PathIsExactAgainstReference) {
                          {3, 1, 5},
                          {300, 130, 257},
                          {2112, 128, 512},
+                         {100, 256, 512},
                          {1000, 256, 128}}) {
     const Layer l = MakeLayer(n, k, 1 + m);
     auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, 8);
