@@ -39,7 +39,7 @@ struct DenseKernels {
                         const float* beta, float eps);
   // One row of the selective learn-forget gate (see rowwise.h).
   void (*gate_row)(const float* gc, int64_t f, float* out);
-  // Per-token symmetric int8 of one row (QuantizeRowsInt8 in linear.h), stored
+  // Per-token symmetric int8 of one row (QuantizeRowsInt8 in ops.h), stored
   // as u = q + 128; returns the row's scale.
   float (*quantize_row_u8)(const float* x, int64_t k, uint8_t* u);
   // The int8 path's epilogue of one row: y = (acc - offset) * alpha * scale +

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -289,29 +288,6 @@ std::vector<float> ExpandSigns(std::span<const uint8_t> packed,
     }
   }
   return w;
-}
-
-void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
-                      float* scale) {
-  for (int64_t r = 0; r < m; ++r) {
-    const float* row = x + r * k;
-    float top = 0.0f;
-    for (int64_t i = 0; i < k; ++i) top = std::max(top, std::fabs(row[i]));
-    const float s = top / 127.0f;
-    scale[r] = s;
-    int8_t* out = q + r * k;
-    if (s == 0.0f) {
-      std::fill(out, out + k, int8_t{0});
-      continue;
-    }
-    for (int64_t i = 0; i < k; ++i) {
-      // Round half to even as std::nearbyint does in the default rounding
-      // mode, but inline: adding and removing 1.5 * 2^23 leaves the nearest
-      // integer for |v| < 2^22 (here |v| <= 127.5), and vectorizes.
-      const float v = (row[i] / s + 12582912.0f) - 12582912.0f;
-      out[i] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
-    }
-  }
 }
 
 }  // namespace beex

@@ -100,11 +100,6 @@ std::vector<float> ExpandSigns(std::span<const uint8_t> packed,
                                std::span<const float> scales, int64_t n,
                                int64_t k);
 
-// Per-token symmetric int8 (CONTRACT.md): scale[r] = max|x| / 127,
-// q = clamp(nearbyint(x / scale), -127, 127), q = 0 where scale is 0.
-void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
-                      float* scale);
-
 }  // namespace beex
 
 #endif  // BEEX_ENGINE_KERNELS_LINEAR_H_

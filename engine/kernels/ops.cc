@@ -70,4 +70,24 @@ void GateCandidate(const float* gc, int64_t rows, int64_t f, float* out) {
   }
 }
 
+void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
+                      float* scale) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * k;
+    float top = 0.0f;
+    for (int64_t i = 0; i < k; ++i) top = std::max(top, std::fabs(row[i]));
+    const float s = top / 127.0f;
+    scale[r] = s;
+    int8_t* out = q + r * k;
+    if (s == 0.0f) {
+      std::fill(out, out + k, int8_t{0});
+      continue;
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      out[i] = static_cast<int8_t>(
+          std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
+    }
+  }
+}
+
 }  // namespace beex

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+// Plain scalar references: the vectorized kernels are tested against these.
 namespace beex {
 
 // In place over `rows` rows of width `gamma.size()`.
@@ -17,6 +18,11 @@ void SelfAttention(const float* qkv, int64_t s, int64_t h, int64_t heads,
 
 // out[i] = sigmoid(gc[i, :f]) * tanh(gc[i, f:]) for rows of width 2f.
 void GateCandidate(const float* gc, int64_t rows, int64_t f, float* out);
+
+// Per-token symmetric int8 (CONTRACT.md): scale[r] = max|x| / 127,
+// q = clamp(nearbyint(x / scale), -127, 127), q = 0 where scale is 0.
+void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
+                      float* scale);
 
 }  // namespace beex
 

@@ -15,7 +15,6 @@
 #include "engine/kernels/attention.h"
 #include "engine/kernels/bgemm.h"
 #include "engine/kernels/dense_kernels.h"
-#include "engine/kernels/linear.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/rowwise.h"
 #include "engine/kernels/vector_math.h"

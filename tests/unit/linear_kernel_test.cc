@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/kernels/linear.h"
+#include "engine/kernels/ops.h"
 #include "gtest/gtest.h"
 
 namespace beex {
