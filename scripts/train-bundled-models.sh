@@ -7,8 +7,8 @@
 # stsb, mrpc, sst2-xnor)
 # DENSE=1 trains the FP32 twins instead (models/twins/NAME-fp32.beex, .onnx
 # and .report.json; only the reports are committed). STS-B and MRPC distil
-# from their twins, which are trained first when missing. EXTRA_ARGS are appended to every
-# train.py command (the last value of a flag wins).
+# from their twins, which are trained first when missing. EXTRA_ARGS are
+# appended to every train.py command (the last value of a flag wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 glue=${GLUE_DIR:-../shared/data/glue}

@@ -239,10 +239,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
       scale[r] = kernels.quantize_row_u8(x + (first + r) * k_, k_, u + r * k_);
     }
     dnnl::stream stream(engine_);
-    // Power-of-two pieces, so a few primitives serve every row count.
-    for (int64_t done = 0; done < rows;) {
-      const auto piece = static_cast<int64_t>(
-          std::bit_floor(static_cast<uint64_t>(rows - done)));
+    ForEachPowerOfTwoChunk(rows, k_ * n_, [&](int64_t done, int64_t piece) {
       const Primitive& p = PrimitiveFor(piece, false);
       memory src({{piece, k_}, memory::data_type::u8, memory::format_tag::ab},
                  engine_, u + done * k_);
@@ -252,8 +249,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
                                               {DNNL_ARG_WEIGHTS, *p.weights},
                                               {DNNL_ARG_DST, dst}};
       Execute(p, stream, args);
-      done += piece;
-    }
+    });
     stream.wait();
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = first + r;
