@@ -1,5 +1,7 @@
 #include "engine/encoder.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,6 +39,36 @@ absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(const Bundle& b,
   auto w = b.Floats(name + ".weight", {n, k});
   if (!w.ok()) return w.status();
   return Linear::Dense(*std::move(w), *std::move(bias), n, k);
+}
+
+// Consecutive samples whose rows one thread takes through a block.
+struct SampleGroup {
+  int64_t first_sample = 0, samples = 0, first_row = 0, rows = 0;
+};
+
+// Rows of a tile of the block's row-wise stages: its intermediates (about
+// 4.5 KB a row for hidden 128, ffn 256) stay in L2.
+constexpr int64_t kTailRows = 64;
+
+// Groups of about rows / (4 * threads) rows (so dynamic scheduling can even
+// out the threads), at least 16 (shorter matrix products lose speed) and at
+// most kTailRows; a sample longer than that is a group of its own.
+std::vector<SampleGroup> GroupSamples(std::span<const int64_t> lengths,
+                                      int64_t rows, int64_t threads) {
+  const int64_t target = std::clamp<int64_t>(
+      (rows + 4 * threads - 1) / (4 * threads), 16, kTailRows);
+  std::vector<SampleGroup> groups;
+  SampleGroup g;
+  for (int64_t s = 0; s < static_cast<int64_t>(lengths.size()); ++s) {
+    if (g.samples > 0 && g.rows + lengths[s] > target) {
+      groups.push_back(g);
+      g = {s, 0, g.first_row + g.rows, 0};
+    }
+    ++g.samples;
+    g.rows += lengths[s];
+  }
+  if (g.samples > 0) groups.push_back(g);
+  return groups;
 }
 
 }  // namespace
@@ -149,11 +181,78 @@ void Encoder::Embed(std::span<const EncoderSample> samples,
   LayerNormRows(x, row, ln_emb_gamma_, ln_emb_beta_, arch_.ln_eps());
 }
 
+void Encoder::BlockTail(const Block& blk, const float* ctx, int64_t rows,
+                        float* x) const {
+  const int64_t h = arch_.hidden(), f = arch_.ffn();
+  thread_local ScratchBuffer<float> x1_buf, gc_buf, gated_buf;
+  float* const x1 = x1_buf.Get(rows * h);
+  float* const gc = gc_buf.Get(rows * 2 * f);
+  float* const gated = gated_buf.Get(rows * f);
+  blk.out->Forward(ctx, rows, x1, /*residual=*/x);
+  LayerNormRows(x1, rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
+  blk.gate_cand->Forward(x1, rows, gc);
+  GateRows(gc, rows, f, gated);
+  blk.down->Forward(gated, rows, x, /*residual=*/x1);
+  LayerNormRows(x, rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
+}
+
+void Encoder::ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
+                           int64_t rows, float* x) const {
+  // Run stage by stage over the whole batch, every stage wrote a matrix that
+  // outgrew L2 (the gate's input alone is 2 * ffn floats a row) and the next
+  // stage read it back: the int8 epilogue's stores and the attention's key
+  // loads were the hottest instructions of the engine. So each thread takes
+  // a group of whole samples (attention needs all of a sample's rows)
+  // through every stage of the block, its intermediates in L2. Every row is
+  // computed in the same order whatever group it is in (the kernels are
+  // row-independent), so grouping changes no result.
+  const int64_t h = arch_.hidden();
+  const int64_t threads = omp_get_max_threads();
+  const std::vector<SampleGroup> groups = GroupSamples(lengths, rows, threads);
+  const int64_t macs_per_row =
+      blk.qkv->k() * blk.qkv->n() + blk.out->k() * blk.out->n() +
+      blk.gate_cand->k() * blk.gate_cand->n() + blk.down->k() * blk.down->n();
+  const bool parallel = threads > 1 && rows * macs_per_row >= kParallelWork;
+  thread_local ScratchBuffer<float> qkv_buf, ctx_buf;
+  if (parallel && static_cast<int64_t>(groups.size()) < 2 * threads) {
+    // Too few groups to keep the threads busy (one long sample, or a few):
+    // each stage over all rows, on all threads.
+    float* const qkv = qkv_buf.Get(rows * 3 * h);
+    float* const ctx = ctx_buf.Get(rows * h);
+    blk.qkv->Forward(x, rows, qkv);
+    attention_->Forward(qkv, lengths, ctx);
+    const int64_t tiles = (rows + kTailRows - 1) / kTailRows;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const SerialScope serial(true);
+      const int64_t first = tile * kTailRows;
+      BlockTail(blk, ctx + first * h, std::min(kTailRows, rows - first),
+                x + first * h);
+    }
+    return;
+  }
+  const auto group_count = static_cast<int64_t>(groups.size());
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int64_t i = 0; i < group_count; ++i) {
+    const SerialScope serial(true);
+    const SampleGroup& g = groups[i];
+    float* const qkv = qkv_buf.Get(g.rows * 3 * h);
+    float* const ctx = ctx_buf.Get(g.rows * h);
+    float* const xg = x + g.first_row * h;
+    blk.qkv->Forward(xg, g.rows, qkv);
+    attention_->Forward(qkv, lengths.subspan(g.first_sample, g.samples), ctx);
+    for (int64_t first = 0; first < g.rows; first += kTailRows) {
+      BlockTail(blk, ctx + first * h, std::min(kTailRows, g.rows - first),
+                xg + first * h);
+    }
+  }
+}
+
 std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
                                         bool trace) const {
   const auto start = std::chrono::steady_clock::now();
   ApplyIntraOpThreads();
-  const int64_t h = arch_.hidden(), f = arch_.ffn(), c = arch_.num_outputs();
+  const int64_t h = arch_.hidden(), c = arch_.num_outputs();
   const int layers = static_cast<int>(arch_.layers());
   std::vector<EncoderResult> results(samples.size());
   std::vector<ExitTracker> trackers;
@@ -169,30 +268,17 @@ std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,
   for (int s : live) rows += length(s);
 
   // Activations, reused by every batch this thread runs (scratch.h).
-  thread_local ScratchBuffer<float> x_buf, x1_buf, ctx_buf, qkv_buf, gc_buf,
-      gated_buf;
+  thread_local ScratchBuffer<float> x_buf;
   float* const x = x_buf.Get(rows * h);
-  float* const x1 = x1_buf.Get(rows * h);
-  float* const ctx = ctx_buf.Get(rows * h);
-  float* const qkv = qkv_buf.Get(rows * 3 * h);
-  float* const gc = gc_buf.Get(rows * 2 * f);
-  float* const gated = gated_buf.Get(rows * f);
   Embed(samples, live, x);
 
   std::vector<float> pooled(h), output(c);
   std::vector<int64_t> lengths;
   for (int layer = 0; layer < layers && !live.empty(); ++layer) {
     const Block& blk = blocks_[layer];
-    blk.qkv->Forward(x, rows, qkv);
     lengths.clear();
     for (int s : live) lengths.push_back(length(s));
-    attention_->Forward(qkv, lengths, ctx);
-    blk.out->Forward(ctx, rows, x1, /*residual=*/x);
-    LayerNormRows(x1, rows, blk.ln1_gamma, blk.ln1_beta, arch_.ln_eps());
-    blk.gate_cand->Forward(x1, rows, gc);
-    GateRows(gc, rows, f, gated);
-    blk.down->Forward(gated, rows, x, /*residual=*/x1);
-    LayerNormRows(x, rows, blk.ln2_gamma, blk.ln2_beta, arch_.ln_eps());
+    ForwardBlock(blk, lengths, rows, x);
 
     // Exits: mean-pool each live sample, run its head, ask its policy.
     std::vector<int> still_live;

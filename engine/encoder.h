@@ -66,6 +66,15 @@ class Encoder {
 
   void Embed(std::span<const EncoderSample> samples, std::span<const int> live,
              float* x) const;
+  // One block over the packed rows x ([rows, hidden], samples of `lengths`
+  // rows each), in place.
+  void ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
+                    int64_t rows, float* x) const;
+  // The block after attention, on one thread: output projection of ctx plus
+  // the residual x, LayerNorm, gated feed-forward, residual, LayerNorm; x
+  // ([rows, hidden]) is updated in place.
+  void BlockTail(const Block& blk, const float* ctx, int64_t rows,
+                 float* x) const;
   // 1 when token t of a pair also occurs in the other text (not a special id).
   int MatchFlag(const EncoderSample& sample, size_t t) const;
 

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 
@@ -34,7 +35,19 @@ void ForEachPowerOfTwoChunk(int64_t m, int64_t macs_per_row, Fn fn) {
   }
 }
 
+std::atomic<Linear::Int8Gemm> active_int8_gemm{int8_gemm::Supported()
+                                                   ? Linear::Int8Gemm::kVnni
+                                                   : Linear::Int8Gemm::kOneDnn};
+
 }  // namespace
+
+Linear::Int8Gemm Linear::ActiveInt8Gemm() { return active_int8_gemm.load(); }
+
+bool Linear::ForceInt8Gemm(Int8Gemm gemm) {
+  if (gemm == Int8Gemm::kVnni && !int8_gemm::Supported()) return false;
+  active_int8_gemm.store(gemm);
+  return true;
+}
 
 Linear::Linear(PrivateKey, Path path, int64_t n, int64_t k)
     : path_(path), n_(n), k_(k), engine_(dnnl::engine::kind::cpu, 0) {}
@@ -71,6 +84,9 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Binary(
           l->offset_[row] += 128 * l->signs_[row * k + col];
         }
       }
+      if (int8_gemm::Supported()) {
+        l->packed_signs_ = int8_gemm::Pack(l->signs_, n, k);
+      }
       l->alpha_.assign(alpha.begin(), alpha.end());
       l->bias_ = std::move(bias);
       return l;
@@ -89,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Binary(
 
 int64_t Linear::weight_bytes() const {
   return static_cast<int64_t>(weights_.size() * sizeof(float) + signs_.size() +
+                              packed_signs_.data.size() +
                               packed_.data.size() * 4);
 }
 
@@ -218,6 +235,10 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
   // OpenMP region per layer instead of three.
   constexpr int64_t kInt8StepRows = 128;
   const DenseKernels& kernels = ActiveDenseKernels();
+  const bool vnni = ActiveInt8Gemm() == Int8Gemm::kVnni;
+  const int64_t row_bytes = vnni ? int8_gemm::RowBytes(k_) : k_;
+  const int64_t acc_stride =
+      vnni ? packed_signs_.panels * int8_gemm::kPanel : n_;
   const int64_t threads = omp_get_max_threads();
   const bool parallel = threads > 1 && m * k_ * n_ >= kParallelWork;
   // A batch of under kInt8StepRows rows still gets a step per thread.
@@ -232,32 +253,42 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
     thread_local ScratchBuffer<int32_t> acc_buf;
     const int64_t first = step * step_rows;
     const int64_t rows = std::min(step_rows, m - first);
-    uint8_t* u = u_buf.Get(rows * k_);
-    int32_t* acc = acc_buf.Get(rows * n_);
+    uint8_t* u = u_buf.Get(rows * row_bytes);
+    int32_t* acc = acc_buf.Get(rows * acc_stride);
     float scale[kInt8StepRows];
     for (int64_t r = 0; r < rows; ++r) {
-      scale[r] = kernels.quantize_row_u8(x + (first + r) * k_, k_, u + r * k_);
+      uint8_t* row = u + r * row_bytes;
+      scale[r] = kernels.quantize_row_u8(x + (first + r) * k_, k_, row);
+      std::fill(row + k_, row + row_bytes, uint8_t{0});
     }
-    dnnl::stream stream(engine_);
-    ForEachPowerOfTwoChunk(rows, k_ * n_, [&](int64_t done, int64_t piece) {
-      const Primitive& p = PrimitiveFor(piece, false);
-      memory src({{piece, k_}, memory::data_type::u8, memory::format_tag::ab},
-                 engine_, u + done * k_);
-      memory dst({{piece, n_}, memory::data_type::s32, memory::format_tag::ab},
-                 engine_, acc + done * n_);
-      std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
-                                              {DNNL_ARG_WEIGHTS, *p.weights},
-                                              {DNNL_ARG_DST, dst}};
-      Execute(p, stream, args);
-    });
-    stream.wait();
+    if (vnni) {
+      int8_gemm::Multiply(u, rows, packed_signs_, acc, acc_stride);
+    } else {
+      MultiplyOneDnn(u, rows, acc);
+    }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = first + r;
       kernels.int8_epilogue_row(
-          acc + r * n_, n_, offset_.data(), alpha_.data(), scale[r],
+          acc + r * acc_stride, n_, offset_.data(), alpha_.data(), scale[r],
           bias_.data(), residual ? residual + row * n_ : nullptr, y + row * n_);
     }
   }
+}
+
+void Linear::MultiplyOneDnn(const uint8_t* u, int64_t m, int32_t* acc) const {
+  dnnl::stream stream(engine_);
+  ForEachPowerOfTwoChunk(m, k_ * n_, [&](int64_t done, int64_t piece) {
+    const Primitive& p = PrimitiveFor(piece, false);
+    memory src({{piece, k_}, memory::data_type::u8, memory::format_tag::ab},
+               engine_, const_cast<uint8_t*>(u + done * k_));
+    memory dst({{piece, n_}, memory::data_type::s32, memory::format_tag::ab},
+               engine_, acc + done * n_);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                            {DNNL_ARG_WEIGHTS, *p.weights},
+                                            {DNNL_ARG_DST, dst}};
+    Execute(p, stream, args);
+  });
+  stream.wait();
 }
 
 void Linear::ForwardXnor(const float* x, int64_t m, float* y,

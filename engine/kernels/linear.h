@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/kernels/bgemm.h"
+#include "engine/kernels/int8_gemm.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace beex {
@@ -23,13 +24,21 @@ namespace beex {
 // - float activations: oneDNN f32 matmul on W (for binarized layers
 //   alpha_n * sign, expanded once at load), the residual fused as a post-op;
 // - 8-bit: per-token symmetric int8 activations times the +-1 weights as s8
-//   on oneDNN's s8s8 -> s32 matmul (exact), then s[m] * alpha[n] * acc + b;
+//   multiplied exactly into s32 (int8_gemm.h, or oneDNN's u8 x s8 matmul),
+//   then s[m] * alpha[n] * acc + b;
 // - 1-bit: XNOR/popcount binary GEMM (bgemm.h) with the epilogue fused.
 class Linear {
   struct PrivateKey {};
 
  public:
   enum class Path { kFloat, kInt8, kXnor };
+  // The int8 path's multiply: int8_gemm.h where the CPU has AVX-512 VNNI,
+  // else oneDNN's u8 x s8 matmul. Both give the same bits.
+  enum class Int8Gemm { kOneDnn, kVnni };
+  static Int8Gemm ActiveInt8Gemm();
+  // For tests and benchmarks; false (and no change) for kVnni on a CPU
+  // without it.
+  static bool ForceInt8Gemm(Int8Gemm gemm);
 
   // weights: [N, K] row-major, used as they are.
   static std::unique_ptr<Linear> Dense(std::vector<float> weights,
@@ -78,16 +87,19 @@ class Linear {
                     const float* residual) const;
   void ForwardInt8(const float* x, int64_t m, float* y,
                    const float* residual) const;
+  // acc[m, n] = u[m, k] (u8) x signs_^T on oneDNN.
+  void MultiplyOneDnn(const uint8_t* u, int64_t m, int32_t* acc) const;
   void ForwardXnor(const float* x, int64_t m, float* y,
                    const float* residual) const;
 
   Path path_;
   int64_t n_, k_;
-  std::vector<float> weights_;       // kFloat: [N, K]
-  std::vector<int8_t> signs_;        // kInt8: [N, K] of +-1
-  std::vector<int32_t> offset_;      // kInt8: 128 * sum_k sign(w[n, k])
-  std::vector<float> alpha_, bias_;  // kInt8 epilogue; kFloat bias
-  bgemm::PackedWeights packed_;      // kXnor
+  std::vector<float> weights_;             // kFloat: [N, K]
+  std::vector<int8_t> signs_;              // kInt8: [N, K] of +-1, for oneDNN
+  int8_gemm::PackedWeights packed_signs_;  // kInt8, where VNNI runs
+  std::vector<int32_t> offset_;            // kInt8: 128 * sum_k sign(w[n, k])
+  std::vector<float> alpha_, bias_;        // kInt8 epilogue; kFloat bias
+  bgemm::PackedWeights packed_;            // kXnor
   dnnl::engine engine_;
   mutable absl::Mutex mu_;
   mutable std::map<std::pair<int64_t, bool>, std::unique_ptr<Primitive>>

@@ -1,7 +1,10 @@
 // Samples that exit are removed from the batch; what remains must compute
 // exactly what it would compute alone.
+#include <algorithm>
 #include <set>
+#include <string>
 
+#include "engine/compute_threads.h"
 #include "engine/model.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -76,6 +79,60 @@ TEST(CompactionTest, OrderOfSamplesDoesNotMatter) {
     EXPECT_EQ(a[i].label_index, r.label_index);
     EXPECT_NEAR(a[i].scores[0], r.scores[0], 1e-5);
   }
+}
+
+// A large batch runs as groups of samples, each taken through a whole block
+// by one thread (Encoder::ForwardBlock); a batch of a few long samples runs
+// stage by stage instead. Neither may change a sample's result: the int8 and
+// 1-bit paths are integer arithmetic and a fixed epilogue (bit for bit), the
+// float path's oneDNN kernels may block other row counts differently.
+TEST(CompactionTest, LargeAndLongBatchesMatchEachSampleAlone) {
+  SetIntraOpThreads(2);  // parallel paths even on a one-core machine
+  for (const char* bundle :
+       {"models/sst2.beex", "models/sst2-xnor.beex", "models/stsb.beex"}) {
+    auto model = Model::Load(testing::SourcePath(bundle));
+    ASSERT_TRUE(model.ok()) << model.status();
+    const bool exact = std::string(bundle) != "models/stsb.beex";
+    const bool pair = (*model)->spec().pair_input;
+    ExitSettings full_depth;
+    full_depth.policy = ExitPolicyKind::kNone;
+    std::vector<PreparedInput> large;
+    for (const char* a : kTexts) {
+      for (const char* b : kTexts) {
+        const std::string joined = std::string(a) + " , " + b;
+        auto t = (*model)->Tokenize(
+            {pair ? std::string_view(a) : std::string_view(joined),
+             pair ? std::optional<std::string_view>(b) : std::nullopt});
+        ASSERT_TRUE(t.ok());
+        large.push_back({*std::move(t), full_depth});
+      }
+    }
+    std::vector<PreparedInput> longest = large;
+    std::sort(longest.begin(), longest.end(), [](const auto& a, const auto& b) {
+      return a.tokens.ids.size() > b.tokens.ids.size();
+    });
+    longest.resize(2);
+    for (const auto* batch : {&large, &longest}) {
+      const auto together = (*model)->Predict(*batch);
+      for (size_t i = 0; i < batch->size(); ++i) {
+        const auto alone = (*model)->Predict(std::span(&(*batch)[i], 1));
+        // Classification: the probabilities; regression: the value.
+        std::vector<float> got = together[i].scores, want = alone[0].scores;
+        got.push_back(together[i].value);
+        want.push_back(alone[0].value);
+        for (size_t c = 0; c < want.size(); ++c) {
+          if (exact) {
+            ASSERT_EQ(got[c], want[c])
+                << bundle << " sample " << i << " of " << batch->size();
+          } else {
+            ASSERT_NEAR(got[c], want[c], 1e-5)
+                << bundle << " sample " << i << " of " << batch->size();
+          }
+        }
+      }
+    }
+  }
+  SetIntraOpThreads(0);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // that are not multiples of 64. The XNOR path is compared exactly; the int8
 // path's integer dot products are exact and its float epilogue within 1e-6;
 // the float path (oneDNN f32, its own summation order) within 1e-5 relative.
+// The int8 path's two multiplies (oneDNN, AVX-512 VNNI) must agree bit for
+// bit.
 #include <omp.h>
 
 #include <atomic>
@@ -10,8 +12,10 @@
 #include <cstring>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "engine/kernels/int8_gemm.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/ops.h"
 #include "gtest/gtest.h"
@@ -54,6 +58,64 @@ std::vector<float> Input(int64_t m, int64_t k, uint32_t seed) {
   return x;
 }
 
+const char* Int8GemmName(Linear::Int8Gemm gemm) {
+  return gemm == Linear::Int8Gemm::kVnni ? "vnni" : "onednn";
+}
+
+// Selects an int8 multiply for one scope; the default comes back after.
+class ScopedInt8Gemm {
+ public:
+  explicit ScopedInt8Gemm(Linear::Int8Gemm gemm)
+      : saved_(Linear::ActiveInt8Gemm()) {
+    EXPECT_TRUE(Linear::ForceInt8Gemm(gemm));
+  }
+  ~ScopedInt8Gemm() { Linear::ForceInt8Gemm(saved_); }
+
+ private:
+  Linear::Int8Gemm saved_;
+};
+
+TEST(Int8GemmTest, MatchesScalarProductsOnOddShapes) {
+  if (!int8_gemm::Supported()) {
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  }
+  std::mt19937 rng(5);
+  // Row counts around the 6-row tile, panels around the 4-panel tile, k not
+  // a multiple of 4; any s8 weight and u8 value, extremes included.
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                         {5, 7, 17},
+                         {6, 128, 64},
+                         {13, 130, 129},
+                         {7, 256, 48},
+                         {64, 128, 384},
+                         {20, 3, 80}}) {
+    std::vector<int8_t> w(n * k);
+    for (auto& v : w)
+      v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    w[0] = -128;
+    const int64_t row_bytes = int8_gemm::RowBytes(k);
+    std::vector<uint8_t> u(m * row_bytes, 0);
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t i = 0; i < k; ++i) u[r * row_bytes + i] = rng() % 256;
+    }
+    u[0] = 255;
+    const auto packed = int8_gemm::Pack(w, n, k);
+    const int64_t stride = packed.panels * int8_gemm::kPanel;
+    std::vector<int32_t> acc(m * stride, -1);
+    int8_gemm::Multiply(u.data(), m, packed, acc.data(), stride);
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t c = 0; c < stride; ++c) {
+        int32_t want = 0;
+        for (int64_t i = 0; c < n && i < k; ++i) {
+          want += u[r * row_bytes + i] * static_cast<int32_t>(w[c * k + i]);
+        }
+        ASSERT_EQ(acc[r * stride + c], want)
+            << "m " << m << " k " << k << " n " << n << " at " << r << "," << c;
+      }
+    }
+  }
+}
+
 TEST(QuantizeRowsInt8Test, RoundsHalfToEvenAndClamps) {
   // max |x| = 127 gives scale 1, so x / s = x exactly.
   const std::vector<float> x = {0.5f,  1.5f,   2.5f,    -0.5f,
@@ -88,9 +150,25 @@ TEST(LinearTest, Int8PathIsExactAgainstReference) {
     EXPECT_EQ((*lin)->path(), Linear::Path::kInt8);
     const auto x = Input(m, k, 9 + k);
     const auto res = Input(m, n, 2);
-    for (bool residual : {false, true}) {
+    for (auto [gemm, residual] : {std::pair{Linear::Int8Gemm::kOneDnn, false},
+                                  {Linear::Int8Gemm::kOneDnn, true},
+                                  {Linear::Int8Gemm::kVnni, false},
+                                  {Linear::Int8Gemm::kVnni, true}}) {
+      if (gemm == Linear::Int8Gemm::kVnni && !int8_gemm::Supported()) continue;
+      const ScopedInt8Gemm scoped(gemm);
       std::vector<float> y(m * n);
       (*lin)->Forward(x.data(), m, y.data(), residual ? res.data() : nullptr);
+      // Exact integers and the same epilogue: every multiply gives one
+      // result, bit for bit.
+      std::vector<float> first(m * n);
+      {
+        const ScopedInt8Gemm onednn(Linear::Int8Gemm::kOneDnn);
+        (*lin)->Forward(x.data(), m, first.data(),
+                        residual ? res.data() : nullptr);
+      }
+      ASSERT_EQ(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)),
+                0)
+          << Int8GemmName(gemm) << " differs from oneDNN, m " << m;
       std::vector<int8_t> q(m * k);
       std::vector<float> s(m);
       QuantizeRowsInt8(x.data(), m, k, q.data(), s.data());
@@ -210,6 +288,9 @@ TEST(LinearTest, PrimitivesPerRowCountGiveConsistentRows) {
 TEST(LinearTest, PrimitivesStayFewWhateverRowCountsArrive) {
   const int64_t k = 64, n = 32;
   const Layer l = MakeLayer(n, k, 23);
+  // The VNNI multiply makes no primitives (its own test follows); this
+  // counts oneDNN's.
+  const ScopedInt8Gemm onednn(Linear::Int8Gemm::kOneDnn);
   for (uint32_t bits : {0u, 8u}) {
     auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, bits);
     ASSERT_TRUE(lin.ok());
@@ -232,6 +313,20 @@ TEST(LinearTest, PrimitivesStayFewWhateverRowCountsArrive) {
   }
 }
 
+TEST(LinearTest, VnniInt8PathMakesNoPrimitives) {
+  if (!int8_gemm::Supported()) {
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  }
+  const ScopedInt8Gemm vnni(Linear::Int8Gemm::kVnni);
+  const Layer l = MakeLayer(32, 64, 23);
+  auto lin = Linear::Binary(l.bits, l.alpha, l.bias, 32, 64, 8);
+  ASSERT_TRUE(lin.ok());
+  const auto x = Input(300, 64, 24);
+  std::vector<float> y(300 * 32);
+  for (int64_t m = 1; m <= 300; ++m) (*lin)->Forward(x.data(), m, y.data());
+  EXPECT_EQ((*lin)->primitive_count(), 0u);
+}
+
 // The server's batch workers run the same model at once, so the same layer
 // (and the same oneDNN primitive) executes on several threads together.
 // Each thread must get the result the layer gives alone.
@@ -240,7 +335,11 @@ TEST(LinearTest, ConcurrentCallsOnOneLayerGiveTheSoloResults) {
   const Layer l = MakeLayer(n, k, 21);
   const auto x = Input(m, k, 22);
   const auto res = Input(m, n, 23);
-  for (uint32_t bits : {0u, 8u}) {
+  for (auto [bits, gemm] : {std::pair{0u, Linear::ActiveInt8Gemm()},
+                            {8u, Linear::Int8Gemm::kOneDnn},
+                            {8u, Linear::Int8Gemm::kVnni}}) {
+    if (gemm == Linear::Int8Gemm::kVnni && !int8_gemm::Supported()) continue;
+    const ScopedInt8Gemm scoped(gemm);
     auto lin = Linear::Binary(l.bits, l.alpha, l.bias, n, k, bits);
     ASSERT_TRUE(lin.ok()) << lin.status();
     std::vector<float> solo(m * n);
@@ -257,7 +356,8 @@ TEST(LinearTest, ConcurrentCallsOnOneLayerGiveTheSoloResults) {
       });
     }
     for (auto& t : threads) t.join();
-    EXPECT_EQ(mismatches.load(), 0) << "activation bits " << bits;
+    EXPECT_EQ(mismatches.load(), 0)
+        << "activation bits " << bits << " " << Int8GemmName(gemm);
   }
 }
 

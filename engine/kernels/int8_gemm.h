@@ -1,0 +1,54 @@
+#ifndef BEEX_ENGINE_KERNELS_INT8_GEMM_H_
+#define BEEX_ENGINE_KERNELS_INT8_GEMM_H_
+
+// The int8 path's matrix product on AVX-512 VNNI: acc[m, n] = sum_k u[m, k] *
+// w[n, k] for u8 activations and s8 weights, exact in 32 bits.
+//
+// Why not oneDNN's u8 x s8 matmul (Linear's fallback on CPUs without VNNI):
+// the encoder calls it on tiles of a few dozen rows, where each call's setup
+// (memory objects, stream, arguments, primitive lookup) and oneDNN 2.6's
+// power-of-two primitives (kernels.md) cost as much as the multiply-adds;
+// here any row count is one call with no setup. Integer sums are exact, so
+// both give the same bits.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace beex::int8_gemm {
+
+// Columns per panel: the 16 32-bit lanes of one AVX-512 vector.
+inline constexpr int64_t kPanel = 16;
+
+// Bytes per activation row: k rounded up to whole groups of 4 (the dot
+// product VPDPBUSD adds per lane). Pad bytes meet zero weights.
+inline int64_t RowBytes(int64_t k) { return (k + 3) / 4 * 4; }
+
+// Weights packed once at load. Panel p, group g holds columns 16p..16p+15,
+// k = 4g..4g+3: data[((p * groups + g) * 16 + c) * 4 + i] = w[16p + c, 4g + i],
+// so one vector load feeds a VPDPBUSD for 16 columns. Zero past n and k.
+struct PackedWeights {
+  int64_t n = 0, k = 0, groups = 0, panels = 0;
+  std::vector<int8_t> data;
+};
+
+// w: [n, k] row-major.
+PackedWeights Pack(std::span<const int8_t> w, int64_t n, int64_t k);
+
+// Whether this CPU (and this build) has AVX-512 VNNI.
+bool Supported();
+
+// acc[r * acc_stride + c] for r < m, c < w.panels * kPanel (columns past n
+// are 0); u holds m rows of RowBytes(w.k) bytes. Requires Supported(); runs on
+// the calling thread.
+void Multiply(const uint8_t* u, int64_t m, const PackedWeights& w, int32_t* acc,
+              int64_t acc_stride);
+
+namespace internal {
+void MultiplyAvx512Vnni(const uint8_t* u, int64_t m, const PackedWeights& w,
+                        int32_t* acc, int64_t acc_stride);
+}  // namespace internal
+
+}  // namespace beex::int8_gemm
+
+#endif  // BEEX_ENGINE_KERNELS_INT8_GEMM_H_
