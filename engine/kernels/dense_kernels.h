@@ -42,8 +42,8 @@ struct DenseKernels {
   // Per-token symmetric int8 of one row (QuantizeRowsInt8 in ops.h), stored
   // as u = q + 128; returns the row's scale.
   float (*quantize_row_u8)(const float* x, int64_t k, uint8_t* u);
-  // The int8 path's epilogue of one row: y = (acc - offset) * alpha * scale +
-  // bias (+ residual, which may be null).
+  // The int8 path's epilogue of one row: y = int8_gemm::Epilogue(acc, offset,
+  // alpha, scale, bias) (+ residual, which may be null).
   void (*int8_epilogue_row)(const int32_t* acc, int64_t n,
                             const int32_t* offset, const float* alpha,
                             float scale, const float* bias,

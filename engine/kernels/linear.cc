@@ -84,11 +84,12 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Binary(
           l->offset_[row] += 128 * l->signs_[row * k + col];
         }
       }
-      if (int8_gemm::Supported()) {
-        l->packed_signs_ = int8_gemm::Pack(l->signs_, n, k);
-      }
       l->alpha_.assign(alpha.begin(), alpha.end());
       l->bias_ = std::move(bias);
+      if (int8_gemm::Supported()) {
+        l->packed_signs_ =
+            int8_gemm::Pack(l->signs_, l->offset_, l->alpha_, l->bias_, n, k);
+      }
       return l;
     }
     case 1: {
@@ -230,15 +231,12 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
   // Quantizing and the epilogue touch every value once; run as passes over
   // the whole batch they took longer than the int8 matmul itself (their
   // operands came from memory, not cache). So each thread takes steps of at
-  // most kInt8StepRows rows through all three stages, with the step's
-  // accumulators still in its L2, on single-threaded primitives: one
-  // OpenMP region per layer instead of three.
+  // most kInt8StepRows rows through all stages, on single-threaded
+  // primitives: one OpenMP region per layer instead of three.
   constexpr int64_t kInt8StepRows = 128;
   const DenseKernels& kernels = ActiveDenseKernels();
   const bool vnni = ActiveInt8Gemm() == Int8Gemm::kVnni;
   const int64_t row_bytes = vnni ? int8_gemm::RowBytes(k_) : k_;
-  const int64_t acc_stride =
-      vnni ? packed_signs_.panels * int8_gemm::kPanel : n_;
   const int64_t threads = omp_get_max_threads();
   const bool parallel = threads > 1 && m * k_ * n_ >= kParallelWork;
   // A batch of under kInt8StepRows rows still gets a step per thread.
@@ -254,23 +252,25 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
     const int64_t first = step * step_rows;
     const int64_t rows = std::min(step_rows, m - first);
     uint8_t* u = u_buf.Get(rows * row_bytes);
-    int32_t* acc = acc_buf.Get(rows * acc_stride);
     float scale[kInt8StepRows];
     for (int64_t r = 0; r < rows; ++r) {
       uint8_t* row = u + r * row_bytes;
       scale[r] = kernels.quantize_row_u8(x + (first + r) * k_, k_, row);
       std::fill(row + k_, row + row_bytes, uint8_t{0});
     }
+    const float* step_residual = residual ? residual + first * n_ : nullptr;
     if (vnni) {
-      int8_gemm::Multiply(u, rows, packed_signs_, acc, acc_stride);
-    } else {
-      MultiplyOneDnn(u, rows, acc);
+      int8_gemm::MultiplyEpilogue(u, rows, packed_signs_, scale, step_residual,
+                                  y + first * n_);
+      continue;
     }
+    int32_t* acc = acc_buf.Get(rows * n_);
+    MultiplyOneDnn(u, rows, acc);
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t row = first + r;
       kernels.int8_epilogue_row(
-          acc + r * acc_stride, n_, offset_.data(), alpha_.data(), scale[r],
-          bias_.data(), residual ? residual + row * n_ : nullptr, y + row * n_);
+          acc + r * n_, n_, offset_.data(), alpha_.data(), scale[r],
+          bias_.data(), step_residual ? step_residual + r * n_ : nullptr,
+          y + (first + r) * n_);
     }
   }
 }

@@ -15,6 +15,7 @@
 #include "engine/kernels/attention.h"
 #include "engine/kernels/bgemm.h"
 #include "engine/kernels/dense_kernels.h"
+#include "engine/kernels/int8_gemm.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/rowwise.h"
 #include "engine/kernels/vector_math.h"
@@ -138,7 +139,7 @@ TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
 
 // The int8 path's quantizer must give exactly the reference's integers (the
 // matmul after it is exact, so a single step of rounding would show), ties
-// and clamping included; its epilogue agrees to float rounding.
+// and clamping included; its epilogue is int8_gemm::Epilogue's, bit for bit.
 TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
   for (int64_t k : {1, 7, 128, 257}) {
     auto x = Random(k, 2.0f, 10 + k);
@@ -179,11 +180,13 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
             acc.data(), n, offset.data(), alpha.data(), 0.25f, bias.data(),
             with_residual ? residual.data() : nullptr, y.data());
         for (int64_t c = 0; c < n; ++c) {
-          want[c] = static_cast<float>(
-              static_cast<double>(acc[c] - offset[c]) * alpha[c] * 0.25 +
-              bias[c] + (with_residual ? residual[c] : 0.0));
+          want[c] =
+              int8_gemm::Epilogue(acc[c], offset[c], alpha[c], 0.25f, bias[c]);
+          if (with_residual) want[c] += residual[c];
         }
-        ExpectNear(y, want, 1e-5, 1e-6, name + " int8 epilogue");
+        // Bit for bit: the VNNI multiply computes the same epilogue in its
+        // registers, and the two int8 multiplies must agree.
+        EXPECT_EQ(y, want) << name << " int8 epilogue";
       }
     }
   }

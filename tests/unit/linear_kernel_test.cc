@@ -75,7 +75,7 @@ class ScopedInt8Gemm {
   Linear::Int8Gemm saved_;
 };
 
-TEST(Int8GemmTest, MatchesScalarProductsOnOddShapes) {
+TEST(Int8GemmTest, MatchesScalarProductsAndEpilogueOnOddShapes) {
   if (!int8_gemm::Supported()) {
     GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   }
@@ -99,10 +99,30 @@ TEST(Int8GemmTest, MatchesScalarProductsOnOddShapes) {
       for (int64_t i = 0; i < k; ++i) u[r * row_bytes + i] = rng() % 256;
     }
     u[0] = 255;
-    const auto packed = int8_gemm::Pack(w, n, k);
+    std::vector<int32_t> offset(n);
+    std::vector<float> alpha(n), bias(n), scale(m), residual(m * n);
+    std::normal_distribution<float> normal;
+    for (int64_t c = 0; c < n; ++c) {
+      offset[c] = static_cast<int32_t>(rng() % 20000) - 10000;
+      alpha[c] = normal(rng);
+      bias[c] = normal(rng);
+    }
+    for (float& v : scale) v = std::fabs(normal(rng)) / 127;
+    for (float& v : residual) v = normal(rng);
+    const auto packed = int8_gemm::Pack(w, offset, alpha, bias, n, k);
     const int64_t stride = packed.panels * int8_gemm::kPanel;
     std::vector<int32_t> acc(m * stride, -1);
     int8_gemm::Multiply(u.data(), m, packed, acc.data(), stride);
+    // The fused epilogue writes exactly n columns: a guard value after each
+    // output must survive.
+    std::vector<float> y(m * n + 1, NAN), y_res(m * n + 1, NAN);
+    y[m * n] = y_res[m * n] = 7.0f;
+    int8_gemm::MultiplyEpilogue(u.data(), m, packed, scale.data(), nullptr,
+                                y.data());
+    int8_gemm::MultiplyEpilogue(u.data(), m, packed, scale.data(),
+                                residual.data(), y_res.data());
+    EXPECT_EQ(y[m * n], 7.0f);
+    EXPECT_EQ(y_res[m * n], 7.0f);
     for (int64_t r = 0; r < m; ++r) {
       for (int64_t c = 0; c < stride; ++c) {
         int32_t want = 0;
@@ -111,6 +131,12 @@ TEST(Int8GemmTest, MatchesScalarProductsOnOddShapes) {
         }
         ASSERT_EQ(acc[r * stride + c], want)
             << "m " << m << " k " << k << " n " << n << " at " << r << "," << c;
+        if (c >= n) continue;
+        const float e =
+            int8_gemm::Epilogue(want, offset[c], alpha[c], scale[r], bias[c]);
+        ASSERT_EQ(y[r * n + c], e) << "m " << m << " n " << n << " at " << r;
+        ASSERT_EQ(y_res[r * n + c], e + residual[r * n + c])
+            << "m " << m << " n " << n << " at " << r;
       }
     }
   }
