@@ -124,24 +124,39 @@ void BM_Linear(benchmark::State& state) {
   state.counters["MACs/s"] =
       benchmark::Counter(static_cast<double>(m * n * k) * state.iterations(),
                          benchmark::Counter::kIsRate);
-  state.SetLabel(bits == 1 ? "xnor" : bits == 8 ? "int8" : "f32");
+  const bool vnni =
+      beex::Linear::ActiveInt8Gemm() == beex::Linear::Int8Gemm::kVnni;
+  state.SetLabel(bits == 1   ? "xnor"
+                 : bits == 8 ? (vnni ? "int8 vnni" : "int8 onednn")
+                             : "f32");
 }
 
-void ModelShapes(benchmark::internal::Benchmark* b, bool with_isa) {
+// The int8 path on oneDNN's u8 x s8 matmul, the fallback where the CPU has
+// no AVX-512 VNNI (BM_Linear/8 runs the VNNI multiply where it has).
+void BM_LinearInt8OneDnn(benchmark::State& state) {
+  const auto saved = beex::Linear::ActiveInt8Gemm();
+  beex::Linear::ForceInt8Gemm(beex::Linear::Int8Gemm::kOneDnn);
+  BM_Linear(state);
+  beex::Linear::ForceInt8Gemm(saved);
+}
+
+// firsts: the ISA paths (BM_Bgemm) or activation bits (BM_Linear).
+void ModelShapes(benchmark::internal::Benchmark* b,
+                 const std::vector<int64_t>& firsts) {
   // (M, K, N): the four projections at 20 tokens (batch 1) and 1280 (batch
   // 64), then kernels.md's shapes.
   const std::vector<std::vector<int64_t>> shapes = {
       {20, 128, 384},   {20, 128, 128},   {20, 128, 512},   {20, 256, 128},
       {1280, 128, 384}, {1280, 128, 128}, {1280, 128, 512}, {1280, 256, 128},
       {256, 768, 768},  {256, 768, 3072}, {256, 3072, 768}};
-  for (int64_t v : with_isa ? std::vector<int64_t>{0, 1, 2}
-                            : std::vector<int64_t>{32, 8, 1}) {
+  for (int64_t v : firsts) {
     for (const auto& s : shapes) b->Args({v, s[0], s[1], s[2]});
   }
 }
 
-BENCHMARK(BM_Bgemm)->Apply([](auto* b) { ModelShapes(b, true); });
-BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, false); });
+BENCHMARK(BM_Bgemm)->Apply([](auto* b) { ModelShapes(b, {0, 1, 2}); });
+BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, {32, 8, 1}); });
+BENCHMARK(BM_LinearInt8OneDnn)->Apply([](auto* b) { ModelShapes(b, {8}); });
 BENCHMARK(BM_Attention)->ArgsProduct({{0, 1, 2}, {20, 33, 64}});
 BENCHMARK(BM_Binarize)
     ->Args({0, 1280, 128})

@@ -267,7 +267,7 @@ def kernel_figures(args):
     for threads in (1, args.threads):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
         r = subprocess.run([exe, "--benchmark_format=json", "--benchmark_min_time=0.2",
-                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/|BM_Attention/"], capture_output=True, text=True,
+                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/|BM_LinearInt8OneDnn/|BM_Attention/"], capture_output=True, text=True,
                            env=env)
         try:
             doc = json.loads(r.stdout)
