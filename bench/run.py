@@ -267,7 +267,8 @@ def kernel_figures(args):
     for threads in (1, args.threads):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
         r = subprocess.run([exe, "--benchmark_format=json", "--benchmark_min_time=0.2",
-                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/|BM_LinearInt8OneDnn/|BM_Attention/"], capture_output=True, text=True,
+                            "--benchmark_filter=BM_Bgemm/[12]/|BM_Linear/|BM_LinearInt8OneDnn/|BM_Attention/"],
+                           capture_output=True, text=True,
                            env=env)
         try:
             doc = json.loads(r.stdout)
@@ -391,26 +392,29 @@ def report(args, header, n, results, kernels, untrained, twin_onnx):
     lines += ["### Targets", ""] + targets + [""]
     if stages:
         lines += ["### Where the time goes (beex, full depth)", "",
-                  "Each stage's kernels timed on their own on this model's shapes, for a batch of the data's mean "
-                  "length, with the model's activation path (`beex_bench --stages`); the sum is one full-depth "
-                  "forward pass. Linear layers are oneDNN f32 matmuls when the model's activations are float (act bits "
-                  "0), oneDNN u8·s8 matmuls with the engine's quantizer and epilogue at 8 bits, the XNOR/popcount "
-                  "kernels at 1 bit.", "",
+                  "Each stage's kernels timed on their own on this model's shapes, each over the whole batch of "
+                  "the data's mean length, with the model's activation path (`beex_bench --stages`). The engine "
+                  "runs them per group of samples with the intermediates in L2, so the sum of the stages is above "
+                  "a real full-depth pass; the last column is the measured one ((b)'s p50 batch latency). Linear "
+                  "layers are oneDNN f32 matmuls when the model's activations are float (act bits 0), the "
+                  "engine's quantizer and VNNI kernel at 8 bits, the XNOR/popcount kernels at 1 bit.", "",
                   "| batch | rows | act bits | embedding | linear | attention | norms | gate | exits | compaction | "
-                  "sum µs |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "sum µs | measured pass µs |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in stages:
             s = r["stages"]
             tot = s["full_depth_us"]
             cell = lambda k: f"{s[k]:.0f} ({100 * s[k] / tot:.0f}%)"  # noqa: E731
             lines.append(f"| {r['batch']} | {s['rows']} | {s['activation_bits']} | {cell('embedding_us')} | "
                          f"{cell('linear_us')} | {cell('attention_us')} | {cell('norms_us')} | {cell('gate_us')} | "
-                         f"{cell('exits_us')} | {cell('compaction_us')} | {tot:.0f} |")
+                         f"{cell('exits_us')} | {cell('compaction_us')} | {tot:.0f} | "
+                         f"{1000 * r['p50_ms']:.0f} |")
         lines.append("")
     if kernels:
         lines += ["### Kernels (`build-bench/bench/kernel_bench`, Google Benchmark)", "",
                   "MACs/s per shape M×K×N; bit-MACs for the binary GEMM (`BM_Bgemm/<isa>`: 1 = AVX2, "
                   "2 = AVX-512 VPOPCNTDQ), and `BM_Linear/<activation bits>` end to end including activation "
-                  "quantization, and `BM_Attention/<isa>/<tokens>` one sample's self-attention (hidden 128, "
+                  "quantization (`BM_LinearInt8OneDnn`: the 8-bit path on oneDNN, the fallback without VNNI), "
+                  "and `BM_Attention/<isa>/<tokens>` one sample's self-attention (hidden 128, "
                   "4 heads; 0 = portable, 1 = AVX2, 2 = AVX-512 builds). Paths this CPU lacks are absent. "
                   "G MAC/s is per CPU-second of the calling "
                   "thread (Google Benchmark's rate counters divide by its CPU time, which the shared machine's "
@@ -447,10 +451,12 @@ NOTES = [
     "### Reading these numbers",
     "",
     "* beex packs the real tokens of a batch without padding and removes exited samples after each block; "
-    "ONNX Runtime and PyTorch run padded batches at full depth.",
+    "ONNX Runtime and PyTorch run padded batches at full depth. Within a block, each thread takes groups of "
+    "whole samples (16-64 token rows) through every stage, so the intermediates stay in its L2.",
     "* `models/sst2.beex` has 8-bit activations (`activation_bits` 8, `train.py --act-bits 8`): each "
-    "projection's input is quantized to int8 per token and multiplied by the ±1 weights on oneDNN's u8·s8 "
-    "matmul, about 2x the f32 matmul's speed on these shapes; the FP32 twin's arithmetic is f32 throughout. "
+    "projection's input is quantized to int8 per token and multiplied by the ±1 weights with AVX-512 VNNI "
+    "(`engine/kernels/int8_gemm.h`, epilogue applied in registers; oneDNN's u8·s8 matmul on CPUs without VNNI, "
+    "bit-identical: `BM_LinearInt8OneDnn` rows); the FP32 twin's arithmetic is f32 throughout. "
     "`models/sst2-xnor.beex` (`--act-bits 1`) binarizes the activations too, so its projections run on the "
     "XNOR/popcount kernels: rows (e) and (f), the default `--second-model`. Float-activation bundles "
     "(`stsb`, `mrpc`) run oneDNN f32 matmuls on ±α weights; the kernel table shows every path's speed.",
