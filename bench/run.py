@@ -465,6 +465,14 @@ NOTES = [
     "accumulator, and turning the accumulator into a scaled float output (convert, two FMAs, store) adds about "
     "5 more; the epilogue alone caps K = 128 near 70% of the instruction-mix bound (about 0.85 T) before tile "
     "set-up and loads. The larger shapes of kernels.md show what the same kernel does when the loop dominates.",
+    "* The binary GEMM's epilogue applies the scales, the bias and the residual. The sign that packs the next "
+    "projection's input is not in it: in this encoder a projection never feeds the next one directly "
+    "(attention, LayerNorm or the gate sits between them, and sign(LayerNorm(y)) is not sign(y)). The next "
+    "projection binarizes its input (`bgemm::BinarizeRows`) while the block's grouping keeps those rows in cache.",
+    "* bf16: not used. Most multiply-adds are in the projections, which are integer or binary already. In the "
+    "rest (attention about a fifth of a full-depth pass, LayerNorm, gate, exits), bf16 would move the results "
+    "away from PyTorch's f32 reference and make them differ between CPUs with and without AVX512_BF16. It is "
+    "not accuracy-free, so it stays out.",
     "* Threads: beex and its kernels use one OpenMP pool of `--threads` (engine API `beex::SetIntraOpThreads`); "
     "ONNX Runtime gets `intraOpNumThreads`, PyTorch `torch.set_num_threads`.",
     "* The binary GEMM picks its path at run time (`BEEX_BGEMM_ISA=scalar|avx2|avx512` forces one): AVX-512 "
