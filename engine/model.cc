@@ -30,10 +30,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
                                                    std::string name) {
   auto bundle = Bundle::Read(path);
   if (!bundle.ok()) return bundle.status();
-  const bundle::BundleHeader& h = bundle->header();
+  return FromBundle(*bundle, std::move(name), path);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromBundle(
+    const Bundle& bundle, std::string name, const std::string& origin) {
+  const bundle::BundleHeader& h = bundle.header();
   const auto& a = h.architecture();
   auto context = [&](const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat(origin, ": ", s.message()));
   };
 
   ModelSpec spec;
@@ -63,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   spec.max_tokens = static_cast<int>(a.max_len());
   spec.hidden = static_cast<int>(a.hidden());
   spec.binarized = a.binary();
-  spec.bundle_bytes = bundle->file_bytes();
+  spec.bundle_bytes = bundle.file_bytes();
   spec.format_version = kBundleFormatVersion;
   spec.metadata.insert(h.metadata().begin(), h.metadata().end());
   auto exit = DefaultExit(h.exit_policy(), spec.num_layers,
@@ -81,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
     return context(absl::InvalidArgumentError(
         absl::StrCat("tokenizer tensor '", t.tensor(), "' missing")));
   }
-  auto proto = bundle->Bytes(t.tensor());
+  auto proto = bundle.Bytes(t.tensor());
   if (!proto.ok()) return context(proto.status());
   auto tokenizer = Tokenizer::Create(
       *proto, TokenizerConfig{t.pad_id(), t.unk_id(), t.cls_id(), t.sep_id(),
@@ -92,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
         absl::StrCat("tokenizer has ", tokenizer->vocab_size(),
                      " pieces, the embeddings ", a.vocab_size())));
   }
-  auto encoder = Encoder::Create(*bundle);
+  auto encoder = Encoder::Create(bundle);
   if (!encoder.ok()) return context(encoder.status());
   spec.learned_exits = (*encoder)->learned_exits();
   if (auto s = ValidateExitForModel(spec.default_exit, spec); !s.ok()) {

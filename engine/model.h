@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/bundle.h"
 #include "engine/encoder.h"
 #include "engine/exit_policy.h"
 #include "engine/tokenizer.h"
@@ -68,6 +69,10 @@ class Model {
  public:
   static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
                                                      std::string name = "");
+  // The same from a bundle in memory; errors name `origin`.
+  static absl::StatusOr<std::unique_ptr<Model>> FromBundle(
+      const Bundle& bundle, std::string name = "",
+      const std::string& origin = "bundle");
 
   const ModelSpec& spec() const { return spec_; }
 

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 600; all)
 #   BEEX_FUZZ_BUILD=dir      build directory (default build-fuzz)
 #   BEEX_FUZZ_FLAGS="..."    extra libFuzzer flags, e.g. "-fork=4"
-# Targets: tokenizer validation bundle. A finding stops with the input saved
+# Targets: tokenizer validation bundle model. A finding stops with the input saved
 # as BUILD/tests/fuzz-corpus/crash-*; fix it and copy the input to
 # tests/fuzz/regressions/<target>/, where every build replays it.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 (($# > 0)) && shift
 targets=("$@")
-((${#targets[@]})) || targets=(tokenizer validation bundle)
+((${#targets[@]})) || targets=(tokenizer validation bundle model)
 build=${BEEX_FUZZ_BUILD:-build-fuzz}
 read -r -a flags <<<"${BEEX_FUZZ_FLAGS:-}"
 

@@ -10,5 +10,5 @@ ctest --test-dir build --output-on-failure --timeout 600
 # gRPC-level test under TSan (GCC, on gRPC rebuilt with -fsanitize=thread
 # from Debian's source once per checkout: about 12 min in all), then each
 # fuzz target for a bounded time (clang + libFuzzer, ASan + UBSan: an
-# engine-only build and 70 s of fuzzing). docs/RELIABILITY.md has each.
+# engine-only build and 90 s of fuzzing). docs/RELIABILITY.md has each.
 scripts/test-sanitizers.sh asan-ubsan tsan fuzz

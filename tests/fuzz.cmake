@@ -1,5 +1,5 @@
 # Fuzz targets (tests/fuzz/, docs/RELIABILITY.md): the tokenizer path,
-# request validation and the bundle loader.
+# request validation, the bundle loader and the model built from a bundle.
 #  - Every build: <target>_replay runs the target's entry point over the
 #    committed seeds and every crash the fuzzers found (regressions/).
 #  - BEEX_FUZZ=ON with clang (preset "fuzz"): the libFuzzer binaries, and
@@ -12,9 +12,11 @@ set(beex_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 set(beex_fuzz_libs_tokenizer beex_engine absl::strings absl::status)
 set(beex_fuzz_libs_validation absl::strings absl::status)
 set(beex_fuzz_libs_bundle beex_engine ZLIB::ZLIB)
+set(beex_fuzz_libs_model beex_engine ZLIB::ZLIB)
 set(beex_fuzz_extra_tokenizer ${CMAKE_SOURCE_DIR}/server/validation.cc)
 set(beex_fuzz_extra_validation ${CMAKE_SOURCE_DIR}/server/validation.cc)
 set(beex_fuzz_extra_bundle)
+set(beex_fuzz_extra_model)
 
 function(beex_fuzz_executable exe target)
   add_executable(${exe} ${beex_fuzz_dir}/${target}_fuzz.cc
@@ -25,7 +27,7 @@ function(beex_fuzz_executable exe target)
   target_link_libraries(${exe} PRIVATE ${beex_fuzz_libs_${target}})
 endfunction()
 
-foreach(target tokenizer validation bundle)
+foreach(target tokenizer validation bundle model)
   beex_fuzz_executable(${target}_replay ${target} ${beex_fuzz_dir}/replay_main.cc)
   add_test(NAME ${target}_fuzz_replay
            COMMAND ${target}_replay ${beex_fuzz_dir}/seeds/${target}
@@ -40,7 +42,7 @@ if(BEEX_FUZZ)
            COMMAND /usr/bin/python3 ${beex_fuzz_dir}/make_seeds.py
                    ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/fuzz-seeds)
   set_tests_properties(fuzz_seeds PROPERTIES FIXTURES_SETUP fuzz_seeds LABELS fuzz)
-  foreach(target tokenizer validation bundle)
+  foreach(target tokenizer validation bundle model)
     beex_fuzz_executable(${target}_fuzz ${target})
     target_link_options(${target}_fuzz PRIVATE -fsanitize=fuzzer)
     # New corpus entries go to a scratch dir; the seeds stay as generated.

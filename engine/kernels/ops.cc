@@ -84,8 +84,11 @@ void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
       continue;
     }
     for (int64_t i = 0; i < k; ++i) {
-      out[i] = static_cast<int8_t>(
-          std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
+      const float v = std::nearbyint(row[i] / s);
+      // NaN quantizes to 0: converting it to an integer is undefined.
+      out[i] = std::isnan(v)
+                   ? int8_t{0}
+                   : static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
     }
   }
 }

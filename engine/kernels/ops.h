@@ -20,7 +20,8 @@ void SelfAttention(const float* qkv, int64_t s, int64_t h, int64_t heads,
 void GateCandidate(const float* gc, int64_t rows, int64_t f, float* out);
 
 // Per-token symmetric int8 (CONTRACT.md): scale[r] = max|x| / 127,
-// q = clamp(nearbyint(x / scale), -127, 127), q = 0 where scale is 0.
+// q = clamp(nearbyint(x / scale), -127, 127), q = 0 where scale is 0 and
+// where x / scale is NaN (non-finite inputs).
 void QuantizeRowsInt8(const float* x, int64_t m, int64_t k, int8_t* q,
                       float* scale);
 

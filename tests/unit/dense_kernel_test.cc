@@ -190,6 +190,32 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
       }
     }
   }
+  // Non-finite inputs (a corrupt bundle's weights, or overflow): NaN
+  // quantizes to 0 on every path instead of an undefined conversion, and
+  // infinities clamp (model_fuzz found the NaN case).
+  for (const std::vector<float>& x :
+       {std::vector<float>{1.0f, NAN, -2.0f, 0.5f},
+        std::vector<float>{INFINITY, 1.0f, -INFINITY, NAN},
+        std::vector<float>{NAN, NAN, NAN, NAN}}) {
+    std::vector<int8_t> q(4);
+    float want_scale = 0;
+    QuantizeRowsInt8(x.data(), 1, 4, q.data(), &want_scale);
+    for (auto isa :
+         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+      if (!bgemm::IsaSupported(isa)) continue;
+      std::vector<uint8_t> u(4);
+      const float scale =
+          DenseKernelsFor(isa).quantize_row_u8(x.data(), 4, u.data());
+      EXPECT_TRUE(scale == want_scale ||
+                  (std::isnan(scale) && std::isnan(want_scale)));
+      for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(u[i], q[i] + 128) << bgemm::IsaName(isa) << " at " << i;
+        if (std::isnan(x[i])) {
+          EXPECT_EQ(q[i], 0);
+        }
+      }
+    }
+  }
   std::vector<uint8_t> u(5, 0);
   const std::vector<float> zeros(5, 0.0f);
   EXPECT_EQ(ActiveDenseKernels().quantize_row_u8(zeros.data(), 5, u.data()),
