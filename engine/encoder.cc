@@ -46,6 +46,19 @@ struct SampleGroup {
   int64_t first_sample = 0, samples = 0, first_row = 0, rows = 0;
 };
 
+// A thread's QKV and attention output for the rows it takes through a block.
+// A function, not a thread_local declared in ForwardBlock: an OpenMP worker
+// that only uses such a variable never passes through its declaration, so
+// it was never constructed there nor destroyed when the worker exited
+// (LeakSanitizer, concurrency_test); each thread calling this does.
+struct BlockScratch {
+  ScratchBuffer<float> qkv, ctx;
+};
+BlockScratch& ThreadBlockScratch() {
+  thread_local BlockScratch scratch;
+  return scratch;
+}
+
 // Rows of a tile of the block's row-wise stages: its intermediates (about
 // 4.5 KB a row for hidden 128, ffn 256) stay in L2.
 constexpr int64_t kTailRows = 64;
@@ -213,12 +226,12 @@ void Encoder::ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
       blk.qkv->k() * blk.qkv->n() + blk.out->k() * blk.out->n() +
       blk.gate_cand->k() * blk.gate_cand->n() + blk.down->k() * blk.down->n();
   const bool parallel = threads > 1 && rows * macs_per_row >= kParallelWork;
-  thread_local ScratchBuffer<float> qkv_buf, ctx_buf;
   if (parallel && static_cast<int64_t>(groups.size()) < 2 * threads) {
     // Too few groups to keep the threads busy (one long sample, or a few):
     // each stage over all rows, on all threads.
-    float* const qkv = qkv_buf.Get(rows * 3 * h);
-    float* const ctx = ctx_buf.Get(rows * h);
+    BlockScratch& scratch = ThreadBlockScratch();
+    float* const qkv = scratch.qkv.Get(rows * 3 * h);
+    float* const ctx = scratch.ctx.Get(rows * h);
     blk.qkv->Forward(x, rows, qkv);
     attention_->Forward(qkv, lengths, ctx);
     const int64_t tiles = (rows + kTailRows - 1) / kTailRows;
@@ -236,8 +249,9 @@ void Encoder::ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
   for (int64_t i = 0; i < group_count; ++i) {
     const SerialScope serial(true);
     const SampleGroup& g = groups[i];
-    float* const qkv = qkv_buf.Get(g.rows * 3 * h);
-    float* const ctx = ctx_buf.Get(g.rows * h);
+    BlockScratch& scratch = ThreadBlockScratch();
+    float* const qkv = scratch.qkv.Get(g.rows * 3 * h);
+    float* const ctx = scratch.ctx.Get(g.rows * h);
     float* const xg = x + g.first_row * h;
     blk.qkv->Forward(xg, g.rows, qkv);
     attention_->Forward(qkv, lengths.subspan(g.first_sample, g.samples), ctx);
