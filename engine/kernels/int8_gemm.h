@@ -50,6 +50,7 @@ inline float Epilogue(int32_t acc, int32_t offset, float alpha, float scale,
 // Whether this CPU (and this build) has AVX-512 VNNI.
 bool Supported();
 
+// The raw sums, which tests check exactly (the engine runs MultiplyEpilogue):
 // acc[r * acc_stride + c] for r < m, c < w.panels * kPanel (columns past n
 // are 0); u holds m rows of RowBytes(w.k) bytes. Requires Supported(); runs on
 // the calling thread.
