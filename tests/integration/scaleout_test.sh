@@ -63,8 +63,14 @@ done
 
 printf '%s\n' "a warm and funny little film" "the plot never finds its footing" \
   "two hours I will not get back" "an actor at the top of his game" >"$dir/sents.txt"
+# Retries back off 20, 40, ... ms up to 1 s: 8 of them span about 3 s, well
+# past the 0.5 s the balancer takes to drop the stopped replica (plus nginx's
+# reload, whose old worker keeps the client's HTTP/2 connection until it
+# finishes). Five spanned about 0.6 s with jitter as low as 0.5 s, and one
+# request in about 5,000 ran out of retries on the draining replica under
+# ASan once the engine got faster (CI, 2026-12-03).
 "$bin/client/beex-loadgen" --addr "127.0.0.1:$lb_port" --model sst2 --inputs "$dir/sents.txt" \
-  --concurrency 8 --duration 6 --retries 5 --timeout 10 --json "$dir/load.json" >"$dir/load.log" 2>&1 &
+  --concurrency 8 --duration 6 --retries 8 --timeout 10 --json "$dir/load.json" >"$dir/load.log" 2>&1 &
 load=$!
 
 served() {  # successful Classify calls a replica has counted
