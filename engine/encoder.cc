@@ -235,18 +235,16 @@ void Encoder::ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
     blk.qkv->Forward(x, rows, qkv);
     attention_->Forward(qkv, lengths, ctx);
     const int64_t tiles = (rows + kTailRows - 1) / kTailRows;
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
+    ForEachIndex<Schedule::kDynamic>(tiles, true, [&](int64_t tile) {
       const SerialScope serial(true);
       const int64_t first = tile * kTailRows;
       BlockTail(blk, ctx + first * h, std::min(kTailRows, rows - first),
                 x + first * h);
-    }
+    });
     return;
   }
   const auto group_count = static_cast<int64_t>(groups.size());
-#pragma omp parallel for schedule(dynamic) if (parallel)
-  for (int64_t i = 0; i < group_count; ++i) {
+  ForEachIndex<Schedule::kDynamic>(group_count, parallel, [&](int64_t i) {
     const SerialScope serial(true);
     const SampleGroup& g = groups[i];
     BlockScratch& scratch = ThreadBlockScratch();
@@ -259,7 +257,7 @@ void Encoder::ForwardBlock(const Block& blk, std::span<const int64_t> lengths,
       BlockTail(blk, ctx + first * h, std::min(kTailRows, g.rows - first),
                 xg + first * h);
     }
-  }
+  });
 }
 
 std::vector<EncoderResult> Encoder::Run(std::span<const EncoderSample> samples,

@@ -18,16 +18,15 @@ void Attention::Forward(const float* qkv, std::span<const int64_t> lengths,
     first[i + 1] = first[i] + lengths[i];
     work += 2 * lengths[i] * lengths[i] * h_;
   }
-#pragma omp parallel for schedule(dynamic) if (work >= kParallelWork)
-  for (int64_t i = 0; i < n; ++i) {
+  ForEachIndex<Schedule::kDynamic>(n, work >= kParallelWork, [&](int64_t i) {
     const int64_t s = lengths[i];
-    if (s == 0) continue;
+    if (s == 0) return;
     const int64_t keys = PaddedKeys(s);
     thread_local ScratchBuffer<float> kt, p;
     kernels.attend_sample(qkv + first[i] * 3 * h_, s, h_, heads_,
                           ctx + first[i] * h_, kt.Get(keys * (h_ / heads_)),
                           p.Get(ScoreScratch(s)));
-  }
+  });
 }
 
 }  // namespace beex

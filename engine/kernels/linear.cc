@@ -244,8 +244,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
       parallel ? std::min(kInt8StepRows, (m + threads - 1) / threads)
                : kInt8StepRows;
   const int64_t steps = (m + step_rows - 1) / step_rows;
-#pragma omp parallel for schedule(dynamic) if (parallel && steps > 1)
-  for (int64_t step = 0; step < steps; ++step) {
+  ForEachIndex<Schedule::kDynamic>(steps, parallel, [&](int64_t step) {
     const SerialScope serial(true);
     thread_local ScratchBuffer<uint8_t> u_buf;
     thread_local ScratchBuffer<int32_t> acc_buf;
@@ -262,7 +261,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
     if (vnni) {
       int8_gemm::MultiplyEpilogue(u, rows, packed_signs_, scale, step_residual,
                                   y + first * n_);
-      continue;
+      return;
     }
     int32_t* acc = acc_buf.Get(rows * n_);
     MultiplyOneDnn(u, rows, acc);
@@ -272,7 +271,7 @@ void Linear::ForwardInt8(const float* x, int64_t m, float* y,
           bias_.data(), step_residual ? step_residual + r * n_ : nullptr,
           y + (first + r) * n_);
     }
-  }
+  });
 }
 
 void Linear::MultiplyOneDnn(const uint8_t* u, int64_t m, int32_t* acc) const {

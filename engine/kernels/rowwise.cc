@@ -9,18 +9,16 @@ void LayerNormRows(float* x, int64_t rows, std::span<const float> gamma,
                    std::span<const float> beta, float eps) {
   const DenseKernels& kernels = ActiveDenseKernels();
   const int64_t h = static_cast<int64_t>(gamma.size());
-#pragma omp parallel for if (rows * h >= kParallelValues)
-  for (int64_t r = 0; r < rows; ++r) {
+  ForEachIndex(rows, rows * h >= kParallelValues, [&](int64_t r) {
     kernels.normalize_row(x + r * h, h, gamma.data(), beta.data(), eps);
-  }
+  });
 }
 
 void GateRows(const float* gc, int64_t rows, int64_t f, float* out) {
   const DenseKernels& kernels = ActiveDenseKernels();
-#pragma omp parallel for if (rows * f >= kParallelValues)
-  for (int64_t r = 0; r < rows; ++r) {
+  ForEachIndex(rows, rows * f >= kParallelValues, [&](int64_t r) {
     kernels.gate_row(gc + r * 2 * f, f, out + r * f);
-  }
+  });
 }
 
 }  // namespace beex

@@ -1,6 +1,10 @@
 #ifndef BEEX_ENGINE_KERNELS_THREADS_H_
 #define BEEX_ENGINE_KERNELS_THREADS_H_
 
+#include <omp.h>
+
+#include <cstdint>
+
 #include "engine/compute_threads.h"
 
 namespace beex {
@@ -31,6 +35,29 @@ class SerialScope {
  private:
   int saved_ = 0;
 };
+
+enum class Schedule { kStatic, kDynamic };
+
+// Runs body(i) for every i in [0, n): shared out over the calling thread's
+// OpenMP threads when `parallel` and it has more than one, else in a plain
+// loop. The plain loop matters: a region entered with one thread still ends
+// in libgomp's barrier, which wakes its futex unconditionally (a system
+// call), and a batch through the grouped block path entered about ten such
+// regions per input.
+template <Schedule schedule = Schedule::kStatic, typename Body>
+void ForEachIndex(int64_t n, bool parallel, const Body& body) {
+  if (parallel && n > 1 && omp_get_max_threads() > 1) {
+    if constexpr (schedule == Schedule::kDynamic) {
+#pragma omp parallel for schedule(dynamic)
+      for (int64_t i = 0; i < n; ++i) body(i);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) body(i);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) body(i);
+}
 
 }  // namespace beex
 
