@@ -13,7 +13,7 @@ packages=(
   # serving stack
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev libspdlog-dev libfmt-dev zlib1g-dev
-  libsentencepiece-dev libcpp-httplib-dev
+  libsentencepiece-dev libcpp-httplib-dev libjemalloc-dev
 )
 build_only=0
 [[ ${1:-} == --build-only ]] && build_only=1

@@ -1,4 +1,5 @@
 // beex-server: serves early-exit text models over gRPC.
+#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/compute_threads.h"
 #include "server/server.h"
@@ -100,6 +102,18 @@ std::vector<std::string> CollectModelFlags(int argc, char** argv) {
 int BatchThreadsFromFlags() {
   const int flag = absl::GetFlag(FLAGS_batch_threads);
   return flag > 0 ? flag : beex::UsableCores();
+}
+
+// Which malloc serves the process (the build links jemalloc unless
+// sanitized): only jemalloc defines mallctl.
+std::string AllocatorName() {
+  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
+  auto* mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+  if (mallctl == nullptr) return "system malloc";
+  const char* version = nullptr;
+  size_t size = sizeof(version);
+  if (mallctl("version", &version, &size, nullptr, 0) != 0) return "jemalloc";
+  return absl::StrCat("jemalloc ", version);
 }
 
 int IntraOpThreadsFromFlags() {
@@ -197,7 +211,7 @@ int main(int argc, char** argv) {
       "tokenizer threads {}, pending "
       "requests {}; limits {} inputs x {} bytes, messages {} bytes; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
-      "{}/s; drain {} s, quiet {} ms",
+      "{}/s; drain {} s, quiet {} ms; allocator {}",
       options.models.size(), b.max_batch_size, b.max_batch_tokens,
       absl::ToInt64Microseconds(b.max_delay), b.max_queue, b.num_workers,
       beex::IntraOpThreads(),
@@ -209,7 +223,7 @@ int main(int argc, char** argv) {
       t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
       t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
       options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),
-      absl::ToInt64Milliseconds(options.drain_quiet));
+      absl::ToInt64Milliseconds(options.drain_quiet), AllocatorName());
 
   auto server = beex::BeexServer::Create(options);
   if (!server.ok()) {

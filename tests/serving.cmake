@@ -20,3 +20,5 @@ add_executable(serving_engine_bench ${CMAKE_SOURCE_DIR}/bench/serving_engine_ben
 target_compile_options(serving_engine_bench PRIVATE ${BEEX_WARNINGS})
 target_include_directories(serving_engine_bench PRIVATE ${CMAKE_SOURCE_DIR})
 target_link_libraries(serving_engine_bench PRIVATE beex_engine)
+# The same allocator as the server, so the serving benchmark compares like with like.
+beex_link_allocator(serving_engine_bench)

@@ -2,7 +2,7 @@
 # End to end as a user runs it: beex-server on loopback with the bundled
 # models, beex-client in each mode, then SIGTERM and a clean exit.
 set -euo pipefail
-bin=$1 src=$2
+bin=$1 src=$2 allocator=${3:-system}
 source "$(dirname "$0")/lib.sh"
 port=$(free_port)
 log=$(mktemp)
@@ -15,6 +15,11 @@ fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
 
 wait_for_server "$bin" "$port"
 client list >/dev/null || fail "server did not come up"
+# The build's allocator is the one serving (CMake's BEEX_ALLOCATOR).
+case $allocator in
+  jemalloc) grep -q "allocator jemalloc [0-9]" "$log" || fail "not running on jemalloc" ;;
+  *) grep -q "allocator system malloc" "$log" || fail "expected the system malloc" ;;
+esac
 
 out=$(client classify --model sst2 "a gripping, beautifully acted film")
 echo "$out"
