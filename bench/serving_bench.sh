@@ -6,12 +6,16 @@
 #
 #   bench/serving_bench.sh [BUILD_DIR] [SECONDS]
 # Env: MODEL (default sst2), INPUTS (a file of texts, one per line; default:
-# the sentences of GLUE SST-2 dev, read at run time), BATCH (server
-# --max_batch_size and the engine's batch, 32), DELAY_US (2000), WORKERS
-# (batch workers, the server's --batch_threads; default one per core) and
-# INTRA (--intra_op_threads; 0: cores / WORKERS), the same on both sides so
-# the engine in process computes with the threads the server does;
-# SERVER_FLAGS (more beex-server flags).
+# the sentences of GLUE SST-2 dev, read at run time), PER_REQUEST (inputs per
+# request, 1), BATCH (server --max_batch_size and the engine's batch, 32),
+# DELAY_US (2000), WORKERS (batch workers, the server's --batch_threads;
+# default one per server core) and INTRA (--intra_op_threads; 0: cores /
+# WORKERS), the same on both sides so the engine in process computes with the
+# threads the server does; SERVER_FLAGS (more beex-server flags).
+# PIN (default 1 on machines of 2 or more cores): the server and the engine
+# in process get the first half of the cores, the load generator the rest, as
+# clients on other machines would be; PIN=0 lets all three share every core,
+# which charges the load generator's CPU to the server.
 # Besides throughput and latency it reports the CPU time the server and the
 # load generator spent per input, which is where a gap to the engine goes.
 set -euo pipefail
@@ -24,7 +28,22 @@ seconds=${2:-10}
 model=${MODEL:-sst2}
 batch=${BATCH:-32}
 delay=${DELAY_US:-2000}
-workers=${WORKERS:-$(nproc)}
+per_request=${PER_REQUEST:-1}
+cores=$(nproc)
+pin=${PIN:-$((cores >= 2))}
+if ((pin)); then
+  server_cpus=0-$((cores / 2 - 1))
+  loadgen_cpus=$((cores / 2))-$((cores - 1))
+  server_cores=$((cores / 2))
+  # taskset execs its command, so $! of a backgrounded server is the server.
+  on_server_cpus=(taskset -c "$server_cpus")
+  on_loadgen_cpus=(taskset -c "$loadgen_cpus")
+else
+  server_cores=$cores
+  on_server_cpus=()
+  on_loadgen_cpus=()
+fi
+workers=${WORKERS:-$server_cores}
 intra=${INTRA:-0}
 work=$(mktemp -d)
 server=""
@@ -36,16 +55,22 @@ if [[ -z $inputs ]]; then
   tail -n +2 "$src/../shared/data/glue/SST-2/dev.tsv" | cut -f1 >"$inputs" 2>/dev/null ||
     tail -n +2 /work/shared/data/glue/SST-2/dev.tsv | cut -f1 >"$inputs"
 fi
-echo "inputs: $(wc -l <"$inputs") texts from $inputs; model $model; batch $batch;" \
-  "$workers batch worker(s), intra-op threads $intra (0: cores / workers); ${seconds}s per run"
+echo "inputs: $(wc -l <"$inputs") texts from $inputs, $per_request per request; model $model;" \
+  "batch $batch; $workers batch worker(s), intra-op threads $intra (0: cores / workers);" \
+  "${seconds}s per run"
+if ((pin)); then
+  echo "cores: server and engine in process on $server_cpus, load generator on $loadgen_cpus"
+else
+  echo "cores: server, engine in process and load generator share all $cores"
+fi
 
-engine=$("$build/tests/serving_engine_bench" --model "$src/models/$model.beex" \
+engine=$("${on_server_cpus[@]}" "$build/tests/serving_engine_bench" --model "$src/models/$model.beex" \
   --inputs "$inputs" --batch "$batch" --seconds "$seconds" \
   --workers "$workers" --intra_op_threads "$intra")
 echo "engine in-process: $engine"
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$build/server/beex-server" --host 127.0.0.1 --port "$port" \
+"${on_server_cpus[@]}" "$build/server/beex-server" --host 127.0.0.1 --port "$port" \
   --model "$model=$src/models/$model.beex" --max_batch_size "$batch" \
   --max_batch_delay_us "$delay" --batch_threads "$workers" --intra_op_threads "$intra" \
   ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
@@ -57,8 +82,8 @@ done
 loadgen() {  # CPU_TIME_FILE FLAGS...: its user and system seconds go to the file
   local cpu_time=$1
   shift
-  /usr/bin/time -f "%U %S" -o "$cpu_time" "$build/client/beex-loadgen" \
-    --addr "127.0.0.1:$port" --model "$model" --inputs "$inputs" --batch 1 \
+  "${on_loadgen_cpus[@]}" /usr/bin/time -f "%U %S" -o "$cpu_time" "$build/client/beex-loadgen" \
+    --addr "127.0.0.1:$port" --model "$model" --inputs "$inputs" --batch "$per_request" \
     --duration "$seconds" "$@"
 }
 # utime + stime of the server, in clock ticks (proc(5)).
