@@ -3,11 +3,15 @@
 // tokenizer and tensors disagree must be refused with an error, never crash
 // the server that was serving the old one; a model that loads must tokenize
 // and predict within its own spec.
-// Input: see BundleBytes (bundle_frame.h). The committed seeds are the tiny
-// random-weight models of tests/python/quant_golden.py (act8, act1; act0 is
-// act8 with float activations) in the framed form, header and data as in the
-// file with the data CRC left to the framing, so that mutations reach the
-// architecture, the exit defaults and the tensors.
+// Input: see BundleBytes (bundle_frame.h). The committed seeds, each framed by
+// tests/fuzz/frame_bundle.py (header and data as in the file, the data CRC
+// left to the framing, so that mutations reach the architecture, the exit
+// defaults and the tensors):
+// - act8, act1: the single-input classifiers of tests/python/quant_golden.py;
+//   act0 is act8 with float activations;
+// - pair-regress-{act0,act1,act8,dense}: sentence-pair regressors trained by
+//   tests/python/tiny_fixture.py (--act-bits 0, 1, 8; --dense), with
+//   learning-to-exit heads and patience or learned default policies.
 #include <cstdint>
 #include <optional>
 #include <string_view>
