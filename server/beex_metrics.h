@@ -52,7 +52,7 @@ class BeexMetrics {
   // adds 1 - exit_layer / num_layers to the block FLOPs saved.
   void RecordExit(std::string_view model, int exit_layer, int num_layers);
   // A request dropped before compute; reason is one of a fixed set, e.g.
-  // "queue_full", "deadline", "cancelled", "draining".
+  // "queue_full", "inflight_bytes", "deadline", "cancelled", "draining".
   void RecordDropped(std::string_view model, std::string_view reason);
 
   void SetQueueDepth(std::string_view model, double depth);

@@ -41,6 +41,10 @@ ABSL_FLAG(int, tokenizer_threads, 0,
           "Threads that validate and tokenize requests (0: one per core)");
 ABSL_FLAG(int, max_pending_requests, 1024,
           "Requests waiting to be tokenized; beyond it RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_inflight_mb, 1024,
+          "Megabytes of Classify and Regress requests in flight (tokenizing, "
+          "queued, computing) before new ones get RESOURCE_EXHAUSTED; bounds "
+          "the memory requests hold (0: no limit)");
 // Request limits.
 ABSL_FLAG(int, max_inputs, 256, "Inputs per request, at most");
 ABSL_FLAG(int, max_text_bytes, 16384, "Bytes per text, at most");
@@ -135,6 +139,9 @@ beex::ServerOptions OptionsFromFlags() {
   o.tokenizer_threads = std::max(0, absl::GetFlag(FLAGS_tokenizer_threads));
   o.max_pending_requests =
       std::max(1, absl::GetFlag(FLAGS_max_pending_requests));
+  o.max_inflight_bytes =
+      static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_max_inflight_mb)))
+      << 20;
   o.limits.max_inputs = std::max(1, absl::GetFlag(FLAGS_max_inputs));
   o.limits.max_text_bytes = std::max(1, absl::GetFlag(FLAGS_max_text_bytes));
   o.transport.max_receive_message_bytes =
@@ -209,7 +216,8 @@ int main(int argc, char** argv) {
       "beex-server: {} model(s); batch {} inputs / {} tokens / {} us, queue "
       "{} inputs, {} batch thread(s) per model, {} intra-op thread(s); "
       "tokenizer threads {}, pending "
-      "requests {}; limits {} inputs x {} bytes, messages {} bytes; {}; "
+      "requests {}, in flight {} MB; limits {} inputs x {} bytes, messages {} "
+      "bytes; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
       "{}/s; drain {} s, quiet {} ms; allocator {}",
       options.models.size(), b.max_batch_size, b.max_batch_tokens,
@@ -218,8 +226,9 @@ int main(int argc, char** argv) {
       options.tokenizer_threads == 0
           ? std::string("auto")
           : std::to_string(options.tokenizer_threads),
-      options.max_pending_requests, options.limits.max_inputs,
-      options.limits.max_text_bytes, t.max_receive_message_bytes,
+      options.max_pending_requests, options.max_inflight_bytes >> 20,
+      options.limits.max_inputs, options.limits.max_text_bytes,
+      t.max_receive_message_bytes,
       t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
       t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
       options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),

@@ -137,6 +137,7 @@ BeexServer::BeexServer(Private, const ServerOptions& options,
   deps.registry = registry_.get();
   deps.limits = options_.limits;
   deps.pool = pool_.get();
+  deps.inflight = &inflight_;
   deps.serving = &serving_;
   deps.metrics = metrics_.get();
   deps.access_log = access_log_.get();

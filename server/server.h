@@ -54,6 +54,10 @@ struct ServerOptions {
   // requests that may wait for them before new ones get RESOURCE_EXHAUSTED.
   int tokenizer_threads = 0;
   size_t max_pending_requests = 1024;
+  // Bytes of Classify and Regress requests in flight (tokenizing, queued,
+  // computing) before new ones get RESOURCE_EXHAUSTED; 0: no limit. See
+  // inflight_budget.h.
+  size_t max_inflight_bytes = size_t{1024} << 20;
   // A drain keeps answering UNAVAILABLE until no call has arrived for this
   // long (or the drain deadline), and only then closes gRPC's connections:
   // see call_tracker.h.
@@ -125,6 +129,7 @@ class BeexServer {
   std::unique_ptr<RunnerObserver> observer_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<WorkPool> pool_;
+  InflightBudget inflight_{options_.max_inflight_bytes};
   std::atomic<bool> serving_{false};
   CallTracker calls_;
   std::unique_ptr<InferenceService> service_;

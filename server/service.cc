@@ -158,9 +158,14 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
   if (deps_.calls) deps_.calls->Arrived();
   const bool serving = deps_.serving->load();
   if (serving && deps_.metrics) deps_.metrics->AddInflight(model_label, 1);
+  const size_t request_bytes = request->ByteSizeLong();
+  const bool admitted = serving && (deps_.inflight == nullptr ||
+                                    deps_.inflight->TryAdmit(request_bytes));
   auto on_finish = [deps = deps_, model = model_label, peer = std::move(peer),
                     method, serving, n = request->inputs_size(),
+                    held = admitted && deps_.inflight ? request_bytes : 0,
                     start = absl::Now()](const grpc::Status& s) {
+    if (held > 0) deps.inflight->Release(held);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (deps.metrics) {
       deps.metrics->RecordRequest(model, method, s.error_code(), seconds);
@@ -182,6 +187,16 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
       UnaryCall<Response>::Create(context, response, std::move(on_finish));
   if (!serving) {
     call->Finish(NotServing());
+    return call->reactor();
+  }
+  if (!admitted) {
+    if (deps_.metrics) {
+      deps_.metrics->RecordDropped(model_label, "inflight_bytes");
+    }
+    call->Finish(absl::ResourceExhaustedError(absl::StrCat(
+        "requests in flight hold ", deps_.inflight->held(),
+        " bytes; this one's ", request_bytes, " would pass the limit of ",
+        deps_.inflight->limit(), " (--max_inflight_mb)")));
     return call->reactor();
   }
   const bool scheduled = deps_.pool->TrySchedule([this, call, request, response,

@@ -10,6 +10,7 @@
 #include "server/access_log.h"
 #include "server/beex_metrics.h"
 #include "server/call_tracker.h"
+#include "server/inflight_budget.h"
 #include "server/model_registry.h"
 #include "server/validation.h"
 #include "server/work_pool.h"
@@ -23,6 +24,8 @@ struct ServiceDeps {
   // Validates and tokenizes requests (see work_pool.h for why not on gRPC's
   // threads).
   WorkPool* pool = nullptr;
+  // Bytes of the Classify and Regress requests being served; may be null.
+  InflightBudget* inflight = nullptr;
   // False while models load and from the start of a drain: inference calls
   // then get UNAVAILABLE.
   const std::atomic<bool>* serving = nullptr;

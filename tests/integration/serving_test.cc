@@ -343,6 +343,45 @@ TEST_F(ServingTest, TlsNeedsReadablePemCertificateAndKey) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("both"));
 }
 
+TEST_F(ServingTest, InflightBytesBudgetRefusesAtOnceAndFreesOnAnswer) {
+  ServerOptions o = Options();
+  // Room for one request of one input, not for two.
+  o.max_inflight_bytes = 2 * Sst2(1).ByteSizeLong() - 1;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  gate_.Close();
+  grpc::Status held;
+  std::thread t1 = ClassifyAsync(Sst2(1), &held);
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+
+  v1::ClassifyResponse resp;
+  const absl::Time start = absl::Now();
+  const grpc::Status refused = Classify(Sst2(1), &resp);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("--max_inflight_mb"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+
+  gate_.Open();
+  t1.join();
+  EXPECT_TRUE(held.ok()) << held.error_message();
+  // An answered call gives its bytes back, and a request bigger than the
+  // whole budget still runs when it is alone.
+  grpc::Status again = Classify(Sst2(1), &resp);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  ASSERT_GT(Sst2(4).ByteSizeLong(), o.max_inflight_bytes);
+  grpc::Status big = Classify(Sst2(4), &resp);
+  EXPECT_TRUE(big.ok()) << big.error_message();
+  EXPECT_EQ(resp.results_size(), 4);
+  const auto m = Metrics();
+  EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
+                   {{"model", "sst2"}, {"reason", "inflight_bytes"}}),
+            1);
+  EXPECT_EQ(Metric(m, "beex_requests_total",
+                   {{"model", "sst2"},
+                    {"method", "Classify"},
+                    {"code", "RESOURCE_EXHAUSTED"}}),
+            1);
+}
+
 TEST_F(ServingTest, RequestLimitMustFitTheQueue) {
   ServerOptions o = Options();
   o.limits.max_inputs = 64;
