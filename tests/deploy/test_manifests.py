@@ -56,6 +56,18 @@ class ManifestTest(unittest.TestCase):
                      if a.startswith("--drain_seconds="))
         self.assertLess(drain, self.pod["terminationGracePeriodSeconds"])
 
+    def test_requests_in_flight_fit_in_the_memory_limit(self):
+        # The server's default budget (1024 MB) is above the pod's limit: a
+        # flood of large requests would get the pod OOM-killed instead of
+        # answered RESOURCE_EXHAUSTED.
+        budget = [int(a.split("=")[1]) for a in self.container["args"]
+                  if a.startswith("--max_inflight_mb=")]
+        self.assertEqual(len(budget), 1)
+        limit = self.container["resources"]["limits"]["memory"]
+        self.assertTrue(limit.endswith("Mi"), limit)
+        self.assertGreater(budget[0], 0)
+        self.assertLessEqual(budget[0], int(limit[:-2]) // 2)
+
     def test_max_connection_age_spreads_clients(self):
         age = [a for a in self.container["args"] if a.startswith("--max_connection_age_ms=")]
         self.assertEqual(len(age), 1)
