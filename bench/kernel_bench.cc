@@ -76,6 +76,32 @@ void BM_Binarize(benchmark::State& state) {
   state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
 }
 
+// The int8 path's per-token quantizer (what every int8 Linear runs before
+// its multiply), one ISA build, on rows of k values from the model.
+void BM_QuantizeRowU8(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  const int64_t m = 64, k = state.range(1);
+  if (!beex::bgemm::IsaSupported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  std::mt19937 rng(3);
+  const auto x = RandomFloats(m * k, rng);
+  std::vector<uint8_t> u(m * k);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < m; ++r) {
+      benchmark::DoNotOptimize(
+          kernels.quantize_row_u8(x.data() + r * k, k, u.data() + r * k));
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["floats/s"] =
+      benchmark::Counter(static_cast<double>(m * k) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+}
+
 // Self-attention of one sample of s tokens (hidden 128, 4 heads), one ISA
 // build of the dense kernels. Counter MACs/s: the two products' 2 s^2 h.
 void BM_Attention(benchmark::State& state) {
@@ -158,6 +184,7 @@ BENCHMARK(BM_Bgemm)->Apply([](auto* b) { ModelShapes(b, {0, 1, 2}); });
 BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, {32, 8, 1}); });
 BENCHMARK(BM_LinearInt8OneDnn)->Apply([](auto* b) { ModelShapes(b, {8}); });
 BENCHMARK(BM_Attention)->ArgsProduct({{0, 1, 2}, {20, 33, 64}});
+BENCHMARK(BM_QuantizeRowU8)->ArgsProduct({{0, 1, 2}, {128, 256}});
 BENCHMARK(BM_Binarize)
     ->Args({0, 1280, 128})
     ->Args({1, 1280, 128})

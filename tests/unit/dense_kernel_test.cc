@@ -7,6 +7,7 @@
 // that cancel), 1e-6 absolute for the gate; far below the goldens' 2e-3.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -187,6 +188,42 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
         // Bit for bit: the VNNI multiply computes the same epilogue in its
         // registers, and the two int8 multiplies must agree.
         EXPECT_EQ(y, want) << name << " int8 epilogue";
+      }
+    }
+  }
+  // Quotients a few ulps from a half, under scales that are not powers of
+  // two (where any shortcut around the division, such as a multiply by
+  // 1 / s, rounds apart), and a denormal scale.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t k = 64;
+    const float top =
+        trial == 0 ? 1e-39f
+                   : std::uniform_real_distribution<float>(0.01f, 100.0f)(rng);
+    const float s = top / 127.0f;
+    std::vector<float> x(k);
+    x[0] = trial % 2 ? top : -top;
+    for (int64_t i = 1; i < k; ++i) {
+      const int half = std::uniform_int_distribution<int>(-127, 126)(rng);
+      float v = (static_cast<float>(half) + 0.5f) * s;
+      for (int step = std::uniform_int_distribution<int>(-3, 3)(rng); step != 0;
+           step += step > 0 ? -1 : 1) {
+        v = std::nextafter(v, step > 0 ? INFINITY : -INFINITY);
+      }
+      x[i] = std::clamp(v, -top, top);
+    }
+    std::vector<int8_t> q(k);
+    float want_scale = 0;
+    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
+    for (auto isa :
+         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+      if (!bgemm::IsaSupported(isa)) continue;
+      std::vector<uint8_t> u(k);
+      EXPECT_EQ(DenseKernelsFor(isa).quantize_row_u8(x.data(), k, u.data()),
+                want_scale);
+      for (int64_t i = 0; i < k; ++i) {
+        ASSERT_EQ(u[i], q[i] + 128) << bgemm::IsaName(isa) << " trial " << trial
+                                    << " x " << x[i] << " / " << want_scale;
       }
     }
   }
