@@ -229,23 +229,32 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
   }
   // Non-finite inputs (a corrupt bundle's weights, or overflow): NaN
   // quantizes to 0 on every path instead of an undefined conversion, and
-  // infinities clamp (model_fuzz found the NaN case).
+  // infinities clamp (model_fuzz found the NaN case). Rows of 4 take the
+  // vector kernels' tails, rows of 20 their full blocks too.
+  std::vector<float> long_nan(20);
+  for (int i = 0; i < 20; ++i) long_nan[i] = 0.37f * static_cast<float>(i - 9);
+  long_nan[2] = NAN;
+  long_nan[11] = NAN;
+  long_nan[19] = NAN;
+  std::vector<float> long_inf = long_nan;
+  long_inf[5] = INFINITY;
   for (const std::vector<float>& x :
        {std::vector<float>{1.0f, NAN, -2.0f, 0.5f},
         std::vector<float>{INFINITY, 1.0f, -INFINITY, NAN},
-        std::vector<float>{NAN, NAN, NAN, NAN}}) {
-    std::vector<int8_t> q(4);
+        std::vector<float>{NAN, NAN, NAN, NAN}, long_nan, long_inf}) {
+    const auto k = static_cast<int64_t>(x.size());
+    std::vector<int8_t> q(k);
     float want_scale = 0;
-    QuantizeRowsInt8(x.data(), 1, 4, q.data(), &want_scale);
+    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
     for (auto isa :
          {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
       if (!bgemm::IsaSupported(isa)) continue;
-      std::vector<uint8_t> u(4);
+      std::vector<uint8_t> u(k);
       const float scale =
-          DenseKernelsFor(isa).quantize_row_u8(x.data(), 4, u.data());
+          DenseKernelsFor(isa).quantize_row_u8(x.data(), k, u.data());
       EXPECT_TRUE(scale == want_scale ||
                   (std::isnan(scale) && std::isnan(want_scale)));
-      for (int i = 0; i < 4; ++i) {
+      for (int64_t i = 0; i < k; ++i) {
         EXPECT_EQ(u[i], q[i] + 128) << bgemm::IsaName(isa) << " at " << i;
         if (std::isnan(x[i])) {
           EXPECT_EQ(q[i], 0);
