@@ -188,6 +188,14 @@ TEST_F(ServingTest, DrainDeadlineCancelsWhatIsLeftSafely) {
   // Every client is answered while the gate is still closed (a server that
   // waits for the worker instead fails here, not by hanging).
   EXPECT_TRUE(WaitFor([&] { return answered == 3; }, absl::Seconds(15)));
+  // A client's CANCELLED can arrive before the server has run that call's
+  // OnCancel (on gRPC's threads; late under ThreadSanitizer, where the
+  // worker then computed a batch of a call its client had given up on, a
+  // flake of CI): wait until every call is over on the server's side too.
+  EXPECT_TRUE(WaitFor([&] {
+    return Metric(Metrics(), "beex_inflight_requests", {{"model", "sst2"}}) ==
+           0;
+  }));
   EXPECT_FALSE(drained);  // the held batch still has the worker
   gate_.Open();           // now it completes calls that are over
   for (auto& t : clients) t.join();
