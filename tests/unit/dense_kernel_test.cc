@@ -138,6 +138,40 @@ TEST(DenseKernelsTest, EveryIsaMatchesTheReferences) {
   }
 }
 
+// Every ISA's quantizer against the int8 reference on one row: the same
+// scale (NaN where the reference's is) and the same bytes, q + 128.
+// `reference`, when given, receives the reference's integers.
+::testing::AssertionResult QuantizesLikeReference(
+    const std::vector<float>& x, std::vector<int8_t>* reference = nullptr) {
+  const auto k = static_cast<int64_t>(x.size());
+  std::vector<int8_t> q(k);
+  float want_scale = 0;
+  QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
+  for (auto isa :
+       {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+    if (!bgemm::IsaSupported(isa)) continue;
+    std::vector<uint8_t> u(k);
+    const float scale =
+        DenseKernelsFor(isa).quantize_row_u8(x.data(), k, u.data());
+    if (!(scale == want_scale ||
+          (std::isnan(scale) && std::isnan(want_scale)))) {
+      return ::testing::AssertionFailure()
+             << bgemm::IsaName(isa) << " scale " << scale << ", reference "
+             << want_scale;
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      if (u[i] != q[i] + 128) {
+        return ::testing::AssertionFailure()
+               << bgemm::IsaName(isa) << " at " << i << ": x " << x[i] << " / "
+               << want_scale << " gave " << u[i] - 128 << ", reference "
+               << static_cast<int>(q[i]);
+      }
+    }
+  }
+  if (reference != nullptr) *reference = std::move(q);
+  return ::testing::AssertionSuccess();
+}
+
 // The int8 path's quantizer must give exactly the reference's integers (the
 // matmul after it is exact, so a single step of rounding would show), ties
 // and clamping included; its epilogue is int8_gemm::Epilogue's, bit for bit.
@@ -153,42 +187,32 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
       x[3] = 0.5f;
       x[4] = -126.5f;
     }
-    std::vector<int8_t> q(k);
-    float want_scale = 0;
-    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
-    const int64_t n = 37;
-    std::vector<int32_t> acc(n), offset(n);
-    for (int64_t c = 0; c < n; ++c) {
-      acc[c] = static_cast<int32_t>(1000 * c - 17000);
-      offset[c] = static_cast<int32_t>(128 * (c % 5) - 256);
-    }
-    const auto alpha = Random(n, 1.0f, 11), bias = Random(n, 1.0f, 12),
-               residual = Random(n, 1.0f, 13);
-    for (auto isa :
-         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
-      if (!bgemm::IsaSupported(isa)) continue;
-      const std::string name(bgemm::IsaName(isa));
-      const DenseKernels& kernels = DenseKernelsFor(isa);
-      std::vector<uint8_t> u(k);
-      EXPECT_EQ(kernels.quantize_row_u8(x.data(), k, u.data()), want_scale)
-          << name;
-      for (int64_t i = 0; i < k; ++i) {
-        ASSERT_EQ(u[i], q[i] + 128) << name << " k " << k << " at " << i;
+    EXPECT_TRUE(QuantizesLikeReference(x)) << "k " << k;
+  }
+  const int64_t n = 37;
+  std::vector<int32_t> acc(n), offset(n);
+  for (int64_t c = 0; c < n; ++c) {
+    acc[c] = static_cast<int32_t>(1000 * c - 17000);
+    offset[c] = static_cast<int32_t>(128 * (c % 5) - 256);
+  }
+  const auto alpha = Random(n, 1.0f, 11), bias = Random(n, 1.0f, 12),
+             residual = Random(n, 1.0f, 13);
+  for (auto isa :
+       {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
+    if (!bgemm::IsaSupported(isa)) continue;
+    for (bool with_residual : {false, true}) {
+      std::vector<float> y(n, NAN), want(n);
+      DenseKernelsFor(isa).int8_epilogue_row(
+          acc.data(), n, offset.data(), alpha.data(), 0.25f, bias.data(),
+          with_residual ? residual.data() : nullptr, y.data());
+      for (int64_t c = 0; c < n; ++c) {
+        want[c] =
+            int8_gemm::Epilogue(acc[c], offset[c], alpha[c], 0.25f, bias[c]);
+        if (with_residual) want[c] += residual[c];
       }
-      for (bool with_residual : {false, true}) {
-        std::vector<float> y(n, NAN), want(n);
-        kernels.int8_epilogue_row(
-            acc.data(), n, offset.data(), alpha.data(), 0.25f, bias.data(),
-            with_residual ? residual.data() : nullptr, y.data());
-        for (int64_t c = 0; c < n; ++c) {
-          want[c] =
-              int8_gemm::Epilogue(acc[c], offset[c], alpha[c], 0.25f, bias[c]);
-          if (with_residual) want[c] += residual[c];
-        }
-        // Bit for bit: the VNNI multiply computes the same epilogue in its
-        // registers, and the two int8 multiplies must agree.
-        EXPECT_EQ(y, want) << name << " int8 epilogue";
-      }
+      // Bit for bit: the VNNI multiply computes the same epilogue in its
+      // registers, and the two int8 multiplies must agree.
+      EXPECT_EQ(y, want) << bgemm::IsaName(isa) << " int8 epilogue";
     }
   }
   // Quotients a few ulps from a half, under scales that are not powers of
@@ -212,20 +236,7 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
       }
       x[i] = std::clamp(v, -top, top);
     }
-    std::vector<int8_t> q(k);
-    float want_scale = 0;
-    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
-    for (auto isa :
-         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
-      if (!bgemm::IsaSupported(isa)) continue;
-      std::vector<uint8_t> u(k);
-      EXPECT_EQ(DenseKernelsFor(isa).quantize_row_u8(x.data(), k, u.data()),
-                want_scale);
-      for (int64_t i = 0; i < k; ++i) {
-        ASSERT_EQ(u[i], q[i] + 128) << bgemm::IsaName(isa) << " trial " << trial
-                                    << " x " << x[i] << " / " << want_scale;
-      }
-    }
+    ASSERT_TRUE(QuantizesLikeReference(x)) << "trial " << trial;
   }
   // Non-finite inputs (a corrupt bundle's weights, or overflow): NaN
   // quantizes to 0 on every path instead of an undefined conversion, and
@@ -242,23 +253,11 @@ TEST(DenseKernelsTest, EveryIsaQuantizesLikeTheInt8Reference) {
        {std::vector<float>{1.0f, NAN, -2.0f, 0.5f},
         std::vector<float>{INFINITY, 1.0f, -INFINITY, NAN},
         std::vector<float>{NAN, NAN, NAN, NAN}, long_nan, long_inf}) {
-    const auto k = static_cast<int64_t>(x.size());
-    std::vector<int8_t> q(k);
-    float want_scale = 0;
-    QuantizeRowsInt8(x.data(), 1, k, q.data(), &want_scale);
-    for (auto isa :
-         {bgemm::Isa::kScalar, bgemm::Isa::kAvx2, bgemm::Isa::kAvx512}) {
-      if (!bgemm::IsaSupported(isa)) continue;
-      std::vector<uint8_t> u(k);
-      const float scale =
-          DenseKernelsFor(isa).quantize_row_u8(x.data(), k, u.data());
-      EXPECT_TRUE(scale == want_scale ||
-                  (std::isnan(scale) && std::isnan(want_scale)));
-      for (int64_t i = 0; i < k; ++i) {
-        EXPECT_EQ(u[i], q[i] + 128) << bgemm::IsaName(isa) << " at " << i;
-        if (std::isnan(x[i])) {
-          EXPECT_EQ(q[i], 0);
-        }
+    std::vector<int8_t> q;
+    EXPECT_TRUE(QuantizesLikeReference(x, &q));
+    for (size_t i = 0; i < q.size(); ++i) {
+      if (std::isnan(x[i])) {
+        EXPECT_EQ(q[i], 0) << "at " << i;
       }
     }
   }
