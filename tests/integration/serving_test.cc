@@ -27,7 +27,32 @@ using ::beex::testing::WaitFor;
 using ::testing::HasSubstr;
 using ServingStatus = grpc::health::v1::HealthCheckResponse;
 
-class ServingTest : public beex::testing::ServingFixture {};
+class ServingTest : public beex::testing::ServingFixture {
+ protected:
+  // A one-input call, which must be refused RESOURCE_EXHAUSTED at once (not
+  // after the held batch) with `why` in its message.
+  void ExpectRefusedAtOnce(const std::string& why) {
+    v1::ClassifyResponse resp;
+    const absl::Time start = absl::Now();
+    const grpc::Status refused = Classify(Sst2(1), &resp);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(refused.error_message(), HasSubstr(why));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+
+  // The metrics count that refusal and only it, as dropped for `reason`.
+  void ExpectOneRefusalCounted(const std::string& reason) {
+    const auto m = Metrics();
+    EXPECT_EQ(Metric(m, "beex_requests_total",
+                     {{"model", "sst2"},
+                      {"method", "Classify"},
+                      {"code", "RESOURCE_EXHAUSTED"}}),
+              1);
+    EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
+                     {{"model", "sst2"}, {"reason", reason}}),
+              1);
+  }
+};
 
 TEST_F(ServingTest, FullQueueAnswersResourceExhaustedAtOnce) {
   ServerOptions o = Options();
@@ -43,13 +68,7 @@ TEST_F(ServingTest, FullQueueAnswersResourceExhaustedAtOnce) {
   std::thread t3 = ClassifyAsync(Sst2(2), &c);
   ASSERT_TRUE(WaitFor([&] { return runner->queued() == 4; }));
 
-  v1::ClassifyResponse resp;
-  const absl::Time start = absl::Now();
-  const grpc::Status full = Classify(Sst2(1), &resp);
-  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(full.error_message(), HasSubstr("queue full"));
-  // Refused without waiting for the held batch.
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ExpectRefusedAtOnce("queue full");
 
   gate_.Open();
   t1.join();
@@ -59,15 +78,7 @@ TEST_F(ServingTest, FullQueueAnswersResourceExhaustedAtOnce) {
   EXPECT_TRUE(b.ok()) << b.error_message();
   EXPECT_TRUE(c.ok()) << c.error_message();
   EXPECT_EQ(runner->computed(), 5u);
-  const auto m = Metrics();
-  EXPECT_EQ(Metric(m, "beex_requests_total",
-                   {{"model", "sst2"},
-                    {"method", "Classify"},
-                    {"code", "RESOURCE_EXHAUSTED"}}),
-            1);
-  EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
-                   {{"model", "sst2"}, {"reason", "queue_full"}}),
-            1);
+  ExpectOneRefusalCounted("queue_full");
 }
 
 TEST_F(ServingTest, ExpiredRequestIsDroppedBeforeCompute) {
@@ -361,16 +372,12 @@ TEST_F(ServingTest, InflightBytesBudgetRefusesAtOnceAndFreesOnAnswer) {
   std::thread t1 = ClassifyAsync(Sst2(1), &held);
   ASSERT_TRUE(gate_.AwaitHeld(1));
 
-  v1::ClassifyResponse resp;
-  const absl::Time start = absl::Now();
-  const grpc::Status refused = Classify(Sst2(1), &resp);
-  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(refused.error_message(), HasSubstr("--max_inflight_mb"));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ExpectRefusedAtOnce("--max_inflight_mb");
 
   gate_.Open();
   t1.join();
   EXPECT_TRUE(held.ok()) << held.error_message();
+  v1::ClassifyResponse resp;
   // An answered call gives its bytes back, and a request bigger than the
   // whole budget still runs when it is alone.
   grpc::Status again = Classify(Sst2(1), &resp);
@@ -379,15 +386,7 @@ TEST_F(ServingTest, InflightBytesBudgetRefusesAtOnceAndFreesOnAnswer) {
   grpc::Status big = Classify(Sst2(4), &resp);
   EXPECT_TRUE(big.ok()) << big.error_message();
   EXPECT_EQ(resp.results_size(), 4);
-  const auto m = Metrics();
-  EXPECT_EQ(Metric(m, "beex_dropped_requests_total",
-                   {{"model", "sst2"}, {"reason", "inflight_bytes"}}),
-            1);
-  EXPECT_EQ(Metric(m, "beex_requests_total",
-                   {{"model", "sst2"},
-                    {"method", "Classify"},
-                    {"code", "RESOURCE_EXHAUSTED"}}),
-            1);
+  ExpectOneRefusalCounted("inflight_bytes");
 }
 
 TEST_F(ServingTest, RequestLimitMustFitTheQueue) {
