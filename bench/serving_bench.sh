@@ -96,26 +96,28 @@ ticks0=$(server_ticks)
 levels=$(printf '64,%.0s' $(seq "${CLOSED_RUNS:-3}"))
 loadgen "$work/loadgen.time" --concurrency "${levels%,}" --json "$work/closed.json" >/dev/null
 server_cpu=$(( $(server_ticks) - ticks0 ))
-median_closed='import json, sys
+max_rps=$(/usr/bin/python3 - "$work/closed.json" "$work/median.json" <<'PY'
+import json, sys
 runs = sorted(json.load(open(sys.argv[1])), key=lambda r: r["inputs_per_second"])
-median = runs[len(runs) // 2]'
-max_rps=$(/usr/bin/python3 -c "$median_closed"'
-print(median["requests_per_second"])' "$work/closed.json")
+json.dump(runs[len(runs) // 2], open(sys.argv[2], "w"))
+print(runs[len(runs) // 2]["requests_per_second"])
+PY
+)
 rate=$(/usr/bin/python3 -c "print(round(0.7 * $max_rps))")
 loadgen "$work/open.time" --rate "$rate" --json "$work/open.json" >/dev/null
 kill -TERM $server
 wait $server || true
 server=""
 
-/usr/bin/python3 - "$engine" "$work/closed.json" "$work/open.json" \
+/usr/bin/python3 - "$engine" "$work/closed.json" "$work/median.json" "$work/open.json" \
   "$server_cpu" "$(getconf CLK_TCK)" "$work/loadgen.time" <<'PY'
 import json, sys
 engine = json.loads(sys.argv[1])
-runs = sorted(json.load(open(sys.argv[2])), key=lambda r: r["inputs_per_second"])
-closed = runs[len(runs) // 2]
-open_ = json.load(open(sys.argv[3]))[0]
-server_s = int(sys.argv[4]) / int(sys.argv[5])
-loadgen_s = sum(map(float, open(sys.argv[6]).read().split()))
+runs = json.load(open(sys.argv[2]))
+closed = json.load(open(sys.argv[3]))
+open_ = json.load(open(sys.argv[4]))[0]
+server_s = int(sys.argv[5]) / int(sys.argv[6])
+loadgen_s = sum(map(float, open(sys.argv[7]).read().split()))
 served = sum(r["inputs_per_second"] * r["seconds"] for r in runs)
 ratio = closed["inputs_per_second"] / engine["inputs_per_second"]
 print(f"gRPC, 64 clients: {closed['inputs_per_second']:.0f} inputs/s, the median of "
