@@ -9,11 +9,12 @@ usage: make_seeds.py SOURCE_DIR OUT_DIR
 """
 import csv
 import hashlib
-import json
 import os
 import struct
 import sys
 import zlib
+
+from frame_bundle import framed, split_bundle
 
 
 def write(out, name, data):
@@ -68,26 +69,21 @@ def bundle_seeds(source, out):
         path = os.path.join(source, "models", model)
         with open(path, "rb") as f:
             blob = f.read()
-        hlen = struct.unpack("<I", blob[12:16])[0]
-        header = json.loads(blob[24:24 + hlen])
+        header, hlen, model_data = split_bundle(blob)
         # Mode 0 (as is): the prefix, and the prefix with its header.
         write(dest, f"{model}-prefix", b"\x00" + blob[:24])
         write(dest, f"{model}-header", b"\x00" + blob[:24 + hlen])
         # Mode 1 (framed): the real header over a small data section whose
         # tensors are the first few of the model's, moved to the front.
         tensors = sorted(header["tensors"].items(), key=lambda kv: kv[1]["size"])
-        data_start = (24 + hlen + 63) // 64 * 64
         small, data = {}, b""
         # (Not the tokenizer: its 370 KB would slow every run ~10x.)
         for name, t in tensors[:6]:
-            chunk = blob[data_start + t["offset"]:data_start + t["offset"] + t["size"]]
             small[name] = dict(t, offset=len(data))
-            data += chunk
+            data += model_data[t["offset"]:t["offset"] + t["size"]]
         header["tensors"] = small
         header["data_size"] = len(data)
-        header["data_crc32"] = "$CRC"
-        text = json.dumps(header).replace('"$CRC"', "$CRC")
-        write(dest, f"{model}-framed", b"\x01" + text.encode() + b"\x00" + data)
+        write(dest, f"{model}-framed", framed(header, data))
     # Every dtype, tiny: u8, u8z, f32, f16, b1 with its scale.
     z = zlib.compress(b"beex fuzz seed " * 4)
     parts = [("u", "u8", [3], b"abc"), ("z", "u8z", [60], z),
@@ -101,9 +97,8 @@ def bundle_seeds(source, out):
                          "size": len(raw)}
         data += raw
     header = {"name": "seed", "task": "classification", "tensors": tensors,
-              "data_size": len(data), "data_crc32": "$CRC"}
-    text = json.dumps(header).replace('"$CRC"', "$CRC")
-    write(dest, "dtypes-framed", b"\x01" + text.encode() + b"\x00" + data)
+              "data_size": len(data)}
+    write(dest, "dtypes-framed", framed(header, data))
 
 
 def main():
