@@ -45,6 +45,10 @@ ABSL_FLAG(int, max_inflight_mb, 1024,
           "Megabytes of Classify and Regress requests in flight (tokenizing, "
           "queued, computing) before new ones get RESOURCE_EXHAUSTED; bounds "
           "the memory requests hold (0: no limit)");
+ABSL_FLAG(int, max_stream_pending, 128,
+          "Requests of one ClassifyStream/RegressStream read and not yet "
+          "answered before the server stops reading that stream (HTTP/2 flow "
+          "control then holds its client)");
 // Request limits.
 ABSL_FLAG(int, max_inputs, 256, "Inputs per request, at most");
 ABSL_FLAG(int, max_text_bytes, 16384, "Bytes per text, at most");
@@ -142,6 +146,8 @@ beex::ServerOptions OptionsFromFlags() {
   o.max_inflight_bytes =
       static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_max_inflight_mb)))
       << 20;
+  o.max_stream_pending =
+      static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_stream_pending)));
   o.limits.max_inputs = std::max(1, absl::GetFlag(FLAGS_max_inputs));
   o.limits.max_text_bytes = std::max(1, absl::GetFlag(FLAGS_max_text_bytes));
   o.transport.max_receive_message_bytes =
@@ -216,7 +222,8 @@ int main(int argc, char** argv) {
       "beex-server: {} model(s); batch {} inputs / {} tokens / {} us, queue "
       "{} inputs, {} batch thread(s) per model, {} intra-op thread(s); "
       "tokenizer threads {}, pending "
-      "requests {}, in flight {} MB; limits {} inputs x {} bytes, messages {} "
+      "requests {}, in flight {} MB, per stream {} requests; limits {} inputs "
+      "x {} bytes, messages {} "
       "bytes; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
       "{}/s; drain {} s, quiet {} ms; allocator {}",
@@ -227,8 +234,8 @@ int main(int argc, char** argv) {
           ? std::string("auto")
           : std::to_string(options.tokenizer_threads),
       options.max_pending_requests, options.max_inflight_bytes >> 20,
-      options.limits.max_inputs, options.limits.max_text_bytes,
-      t.max_receive_message_bytes,
+      options.max_stream_pending, options.limits.max_inputs,
+      options.limits.max_text_bytes, t.max_receive_message_bytes,
       t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
       t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
       options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),

@@ -142,6 +142,7 @@ BeexServer::BeexServer(Private, const ServerOptions& options,
   deps.metrics = metrics_.get();
   deps.access_log = access_log_.get();
   deps.calls = &calls_;
+  deps.max_stream_pending = options_.max_stream_pending;
   service_ = std::make_unique<InferenceService>(deps);
 }
 
@@ -259,6 +260,7 @@ void BeexServer::Shutdown(absl::Duration drain) {
     shut_down_ = true;
   }
   SetServing(false);
+  service_->EndStreams();
   const absl::Time deadline = absl::Now() + drain;
   if (!calls_.AwaitQuiet(options_.drain_quiet, deadline)) {
     spdlog::warn(

@@ -58,6 +58,9 @@ struct ServerOptions {
   // computing) before new ones get RESOURCE_EXHAUSTED; 0: no limit. See
   // inflight_budget.h.
   size_t max_inflight_bytes = size_t{1024} << 20;
+  // Requests of one ClassifyStream or RegressStream read and not yet
+  // answered before the server stops reading that stream.
+  size_t max_stream_pending = 128;
   // A drain keeps answering UNAVAILABLE until no call has arrived for this
   // long (or the drain deadline), and only then closes gRPC's connections:
   // see call_tracker.h.
@@ -102,7 +105,8 @@ class BeexServer {
   // old version, and the status says why.
   absl::Status Reload();
 
-  // Stops accepting work (health NOT_SERVING; new calls get UNAVAILABLE), lets
+  // Stops accepting work (health NOT_SERVING; new calls get UNAVAILABLE;
+  // streams end UNAVAILABLE once the requests they read are answered), lets
   // calls in flight and queued inputs finish within `drain`, waits for calls
   // to stop arriving (options' drain_quiet) before gRPC closes connections,
   // cancels what is left at the deadline, then stops the workers and the

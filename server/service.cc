@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
+#include "server/stream_call.h"
 #include "server/unary_call.h"
 
 namespace beex {
@@ -145,14 +146,42 @@ template <typename Request, typename Response>
 grpc::ServerUnaryReactor* InferenceService::Predict(
     grpc::CallbackServerContext* context, const Request* request,
     Response* response, Task task) {
-  const char* method = task == Task::kRegression ? "Regress" : "Classify";
+  auto call = UnaryCall<Response>::Create(context, response);
+  Serve(call, task == Task::kRegression ? "Regress" : "Classify",
+        deps_.access_log ? context->peer() : std::string(), request, response,
+        task);
+  return call->reactor();
+}
+
+template <typename Request, typename Response, typename StreamResponse>
+grpc::ServerBidiReactor<Request, StreamResponse>*
+InferenceService::PredictStream(grpc::CallbackServerContext* context,
+                                Task task) {
+  using Stream = StreamCall<Request, Response, StreamResponse>;
+  const char* method =
+      task == Task::kRegression ? "RegressStream" : "ClassifyStream";
+  auto stream = Stream::Create(
+      context, deps_.max_stream_pending, &streams_,
+      [this, method, task,
+       peer = deps_.access_log ? context->peer() : std::string()](
+          std::shared_ptr<typename Stream::Message> message) {
+        Serve(message, method, peer, message->request(), message->response(),
+              task);
+      });
+  return stream->reactor();
+}
+
+template <typename Call, typename Request, typename Response>
+void InferenceService::Serve(const std::shared_ptr<Call>& call,
+                             const char* method, std::string peer,
+                             const Request* request, Response* response,
+                             Task task) {
   // Metrics label the call with the model as sent; BeexMetrics folds names
   // of models it does not serve into one label.
   std::string model_label =
       FirstInvalidUtf8(request->model()) == std::string_view::npos
           ? request->model()
           : std::string(BeexMetrics::kUnknownModel);
-  std::string peer = deps_.access_log ? context->peer() : std::string();
   // Counted in flight only once serving: every model is registered with the
   // metrics by then, so the +1 and the -1 land on the same label.
   if (deps_.calls) deps_.calls->Arrived();
@@ -161,10 +190,10 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
   const size_t request_bytes = request->ByteSizeLong();
   const bool admitted = serving && (deps_.inflight == nullptr ||
                                     deps_.inflight->TryAdmit(request_bytes));
-  auto on_finish = [deps = deps_, model = model_label, peer = std::move(peer),
-                    method, serving, n = request->inputs_size(),
-                    held = admitted && deps_.inflight ? request_bytes : 0,
-                    start = absl::Now()](const grpc::Status& s) {
+  call->OnFinish([deps = deps_, model = model_label, peer = std::move(peer),
+                  method, serving, n = request->inputs_size(),
+                  held = admitted && deps_.inflight ? request_bytes : 0,
+                  start = absl::Now()](const grpc::Status& s) {
     if (held > 0) deps.inflight->Release(held);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (deps.metrics) {
@@ -182,12 +211,10 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
       e.seconds = seconds;
       deps.access_log->Log(e);
     }
-  };
-  auto call =
-      UnaryCall<Response>::Create(context, response, std::move(on_finish));
+  });
   if (!serving) {
     call->Finish(NotServing());
-    return call->reactor();
+    return;
   }
   if (!admitted) {
     if (deps_.metrics) {
@@ -197,7 +224,7 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
         "requests in flight hold ", deps_.inflight->held(),
         " bytes; this one's ", request_bytes, " would pass the limit of ",
         deps_.inflight->limit(), " (--max_inflight_mb)")));
-    return call->reactor();
+    return;
   }
   const bool scheduled = deps_.pool->TrySchedule([this, call, request, response,
                                                   task, model_label] {
@@ -241,8 +268,9 @@ grpc::ServerUnaryReactor* InferenceService::Predict(
         absl::StrCat("too many requests waiting to be tokenized (limit ",
                      deps_.pool->max_pending(), ")")));
   }
-  return call->reactor();
 }
+
+void InferenceService::EndStreams() { streams_.EndAll(NotServing()); }
 
 InferenceService::InferenceService(ServiceDeps deps) : deps_(deps) {
   // Replaces the generated handlers of Classify and Regress with ones that
@@ -267,6 +295,26 @@ InferenceService::InferenceService(ServiceDeps deps) : deps_(deps) {
                  const server::wire::RegressRequest* request,
                  v1::RegressResponse* response) {
             return HandleRegress(context, request, response);
+          }));
+  MarkMethodCallback(
+      service->FindMethodByName("ClassifyStream")->index(),
+      new grpc::internal::CallbackBidiHandler<server::wire::ClassifyRequest,
+                                              v1::ClassifyStreamResponse>(
+          [this](grpc::CallbackServerContext* context) {
+            return PredictStream<server::wire::ClassifyRequest,
+                                 v1::ClassifyResponse,
+                                 v1::ClassifyStreamResponse>(
+                context, Task::kClassification);
+          }));
+  MarkMethodCallback(
+      service->FindMethodByName("RegressStream")->index(),
+      new grpc::internal::CallbackBidiHandler<server::wire::RegressRequest,
+                                              v1::RegressStreamResponse>(
+          [this](grpc::CallbackServerContext* context) {
+            return PredictStream<server::wire::RegressRequest,
+                                 v1::RegressResponse,
+                                 v1::RegressStreamResponse>(context,
+                                                            Task::kRegression);
           }));
 }
 

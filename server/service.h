@@ -12,6 +12,7 @@
 #include "server/call_tracker.h"
 #include "server/inflight_budget.h"
 #include "server/model_registry.h"
+#include "server/stream_call.h"
 #include "server/validation.h"
 #include "server/work_pool.h"
 
@@ -32,13 +33,18 @@ struct ServiceDeps {
   BeexMetrics* metrics = nullptr;   // may be null
   AccessLog* access_log = nullptr;  // may be null
   // Told of every call's arrival and finish, for the drain; may be null.
+  // A request on a stream counts as a call of its own.
   CallTracker* calls = nullptr;
+  // Requests of one stream read and not yet answered before the stream
+  // stops reading (see stream_call.h).
+  size_t max_stream_pending = 128;
 };
 
 // The beex.v1.Inference service on gRPC's callback API. A handler only
 // checks that the server is serving and hands the request to the pool; a
 // pool thread validates and tokenizes it and queues its inputs; the model's
 // worker completes the call. No gRPC thread waits on tokenizing or compute.
+// Each request on a ClassifyStream or RegressStream goes the same way.
 //
 // Classify and Regress take the wire twins of their requests
 // (server/proto/beex/server/wire_requests.proto) so that invalid UTF-8 reaches
@@ -46,6 +52,10 @@ struct ServiceDeps {
 class InferenceService final : public v1::Inference::CallbackService {
  public:
   explicit InferenceService(ServiceDeps deps);
+
+  // Ends every open stream, and every one opened later, with UNAVAILABLE
+  // once the requests it read are answered: the start of a drain.
+  void EndStreams();
 
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,
@@ -76,8 +86,18 @@ class InferenceService final : public v1::Inference::CallbackService {
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const Request* request, Response* response,
                                     Task task);
+  template <typename Request, typename Response, typename StreamResponse>
+  grpc::ServerBidiReactor<Request, StreamResponse>* PredictStream(
+      grpc::CallbackServerContext* context, Task task);
+  // Admits one request (a unary call's or one read from a stream), hands it
+  // to the pool and, through `call`, to the model's batcher.
+  template <typename Call, typename Request, typename Response>
+  void Serve(const std::shared_ptr<Call>& call, const char* method,
+             std::string peer, const Request* request, Response* response,
+             Task task);
 
   const ServiceDeps deps_;
+  StreamSet streams_;
 };
 
 // The ModelInfo message of a loaded model.
