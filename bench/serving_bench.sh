@@ -16,7 +16,8 @@
 # in process get the first half of the cores, the load generator the rest, as
 # clients on other machines would be; PIN=0 lets all three share every core,
 # which charges the load generator's CPU to the server. CLOSED_RUNS (3):
-# closed-loop runs whose median is the maximum.
+# closed-loop runs whose median is the maximum. STREAM=1: the clients send on
+# ClassifyStream/RegressStream (a stream each) instead of unary calls.
 # Besides throughput and latency it reports the CPU time the server and the
 # load generator spent per input, which is where a gap to the engine goes.
 set -euo pipefail
@@ -30,6 +31,7 @@ model=${MODEL:-sst2}
 batch=${BATCH:-32}
 delay=${DELAY_US:-2000}
 per_request=${PER_REQUEST:-1}
+stream=${STREAM:-0}
 cores=$(nproc)
 pin=${PIN:-$((cores >= 2))}
 if ((pin)); then
@@ -56,7 +58,8 @@ if [[ -z $inputs ]]; then
   tail -n +2 "$src/../shared/data/glue/SST-2/dev.tsv" | cut -f1 >"$inputs" 2>/dev/null ||
     tail -n +2 /work/shared/data/glue/SST-2/dev.tsv | cut -f1 >"$inputs"
 fi
-echo "inputs: $(wc -l <"$inputs") texts from $inputs, $per_request per request; model $model;" \
+echo "inputs: $(wc -l <"$inputs") texts from $inputs, $per_request per request" \
+  "$( ((stream)) && echo "on a stream per client" || echo "in unary calls"); model $model;" \
   "batch $batch; $workers batch worker(s), intra-op threads $intra (0: cores / workers);" \
   "${seconds}s per run"
 if ((pin)); then
@@ -85,7 +88,7 @@ loadgen() {  # CPU_TIME_FILE FLAGS...: its user and system seconds go to the fil
   shift
   "${on_loadgen_cpus[@]}" /usr/bin/time -f "%U %S" -o "$cpu_time" "$build/client/beex-loadgen" \
     --addr "127.0.0.1:$port" --model "$model" --inputs "$inputs" --batch "$per_request" \
-    --duration "$seconds" "$@"
+    --duration "$seconds" $( ((stream)) && echo --stream) "$@"
 }
 # utime + stime of the server, in clock ticks (proc(5)).
 server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }

@@ -7,6 +7,9 @@
 // Open loop (fixed request rate; latency counts from the scheduled send time,
 // so a slow server cannot hide its queueing):
 //   beex-loadgen --model sst2 --inputs sents.txt --rate 100,400
+// --stream sends the requests on ClassifyStream/RegressStream instead of
+// unary calls: one stream per closed-loop client, --streams streams shared
+// round robin by the open loop.
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
@@ -32,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "beex/v1/inference.grpc.pb.h"
 #include "client/client_common.h"
+#include "client/load_stream.h"
 
 ABSL_FLAG(std::string, addr, "localhost:50051", "Server address, HOST:PORT");
 ABSL_FLAG(std::string, model, "", "Model name (required)");
@@ -53,6 +57,10 @@ ABSL_FLAG(int, retries, 0, "Resends of a request answered UNAVAILABLE");
 ABSL_FLAG(double, retry_backoff_ms, 20,
           "Wait before the first resend; each next one waits twice as long "
           "(at most 1 s), with +-20% jitter, as gRPC's retry policy does");
+ABSL_FLAG(bool, stream, false,
+          "Send on the ClassifyStream/RegressStream RPCs: a stream per "
+          "closed-loop client, --streams streams for the open loop");
+ABSL_FLAG(int, streams, 64, "Open loop with --stream: streams to send on");
 ABSL_FLAG(std::string, policy, "", "Exit policy (default: the model's)");
 ABSL_FLAG(std::string, json, "", "Write the results as JSON to this file");
 ABSL_FLAG(std::string, csv, "", "Write the results as CSV to this file");
@@ -151,6 +159,7 @@ class LoadGenerator {
         inputs_(std::move(inputs)),
         exit_(std::move(exit)),
         regress_(absl::GetFlag(FLAGS_method) == "regress"),
+        stream_(absl::GetFlag(FLAGS_stream)),
         batch_(std::max(1, absl::GetFlag(FLAGS_batch))) {}
 
   LevelResult Closed(int concurrency) {
@@ -158,10 +167,20 @@ class LoadGenerator {
     const auto [start, stop] = Window();
     loop->stop = stop;
     loop->budget = Budget();
-    for (int i = 0; i < concurrency; ++i) ClosedNext(loop);
+    std::vector<std::unique_ptr<LoadStream>> streams;
+    for (int i = 0; i < concurrency; ++i) {
+      if (stream_) {
+        streams.push_back(OpenStream());
+        ClosedNextOnStream(loop, streams.back().get());
+      } else {
+        ClosedNext(loop);
+      }
+    }
     std::this_thread::sleep_until(stop);
     loop->rec->Drain(stop + Timeout() + std::chrono::seconds(1));
-    return Finish(loop->rec.get(), "closed", concurrency, start);
+    LevelResult r = Finish(loop->rec.get(), "closed", concurrency, start);
+    CloseStreams(streams);
+    return r;
   }
 
   LevelResult Open(double rate) {
@@ -170,6 +189,11 @@ class LoadGenerator {
     const int64_t budget = Budget();
     const auto interval = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(1.0 / rate));
+    std::vector<std::unique_ptr<LoadStream>> streams;
+    for (int i = 0; stream_ && i < std::max(1, absl::GetFlag(FLAGS_streams));
+         ++i) {
+      streams.push_back(OpenStream());
+    }
     int64_t skipped = 0;
     int64_t sent = 0;
     for (auto at = start; at < stop && sent < budget; at += interval) {
@@ -178,12 +202,18 @@ class LoadGenerator {
         ++skipped;
         continue;
       }
+      if (stream_) {
+        SendOnStream(rec, at, streams[sent % streams.size()].get(),
+                     [](bool) {});
+      } else {
+        Send(rec, at, [] {});
+      }
       ++sent;
-      Send(rec, at, [] {});
     }
     rec->Drain(Clock::now() + Timeout() + std::chrono::seconds(1));
     LevelResult r = Finish(rec.get(), "open", rate, start);
     r.skipped = skipped;
+    CloseStreams(streams);
     return r;
   }
 
@@ -201,6 +231,67 @@ class LoadGenerator {
   void ClosedNext(std::shared_ptr<ClosedLoop> loop) {
     if (Clock::now() >= loop->stop || loop->budget.fetch_sub(1) <= 0) return;
     Send(loop->rec, Clock::now(), [this, loop] { ClosedNext(loop); });
+  }
+
+  // As ClosedNext, for a client that sends on a stream of its own.
+  void ClosedNextOnStream(std::shared_ptr<ClosedLoop> loop,
+                          LoadStream* stream) {
+    if (Clock::now() >= loop->stop || loop->budget.fetch_sub(1) <= 0) return;
+    SendOnStream(loop->rec, Clock::now(), stream,
+                 [this, loop, stream](bool stream_over) {
+                   if (!stream_over) ClosedNextOnStream(loop, stream);
+                 });
+  }
+
+  std::unique_ptr<LoadStream> OpenStream() {
+    if (regress_) {
+      return std::make_unique<
+          LoadStreamImpl<v1::RegressRequest, v1::RegressStreamResponse>>(
+          [this](grpc::ClientContext* c, auto* reactor) {
+            stub_->async()->RegressStream(c, reactor);
+          },
+          [this](size_t first, v1::RegressRequest* r) { Fill(first, r); });
+    }
+    return std::make_unique<
+        LoadStreamImpl<v1::ClassifyRequest, v1::ClassifyStreamResponse>>(
+        [this](grpc::ClientContext* c, auto* reactor) {
+          stub_->async()->ClassifyStream(c, reactor);
+        },
+        [this](size_t first, v1::ClassifyRequest* r) { Fill(first, r); });
+  }
+
+  void CloseStreams(const std::vector<std::unique_ptr<LoadStream>>& streams) {
+    for (const auto& s : streams) s->Close();
+    const absl::Time deadline =
+        absl::Now() + absl::FromChrono(Timeout()) + absl::Seconds(1);
+    for (const auto& s : streams) s->AwaitDone(deadline);
+  }
+
+  // Sends the next inputs on `stream`; `then` runs (told whether the stream
+  // is over) before the answer is recorded, as Send's does.
+  void SendOnStream(const std::shared_ptr<Recorder>& rec,
+                    Clock::time_point sent, LoadStream* stream,
+                    std::function<void(bool stream_over)> then) {
+    rec->Started();
+    stream->Send(NextFirst(), [rec, sent,
+                               then = std::move(then)](const StreamAnswer& a) {
+      const double ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - sent)
+              .count();
+      then(a.stream_over);
+      rec->Record(a.code, ms, a.exit_layer_sum, a.results, 1);
+    });
+  }
+
+  size_t NextFirst() { return next_input_.fetch_add(batch_) % inputs_.size(); }
+
+  template <typename Request>
+  void Fill(size_t first, Request* req) const {
+    req->set_model(absl::GetFlag(FLAGS_model));
+    *req->mutable_exit() = exit_;
+    for (int i = 0; i < batch_; ++i) {
+      *req->add_inputs() = inputs_[(first + i) % inputs_.size()];
+    }
   }
 
   struct Call {
@@ -241,8 +332,7 @@ class LoadGenerator {
   void Send(const std::shared_ptr<Recorder>& rec, Clock::time_point sent,
             std::function<void()> then) {
     rec->Started();
-    const size_t first = next_input_.fetch_add(batch_) % inputs_.size();
-    Attempt(rec, sent, first, 1, std::move(then));
+    Attempt(rec, sent, NextFirst(), 1, std::move(then));
   }
 
   // Wait before resend number `attempt` (1-based).
@@ -259,13 +349,6 @@ class LoadGenerator {
                size_t first, int attempt, std::function<void()> then) {
     auto call = std::make_shared<Call>();
     call->context.set_deadline(std::chrono::system_clock::now() + Timeout());
-    auto fill = [&](auto* req) {
-      req->set_model(absl::GetFlag(FLAGS_model));
-      *req->mutable_exit() = exit_;
-      for (int i = 0; i < batch_; ++i) {
-        *req->add_inputs() = inputs_[(first + i) % inputs_.size()];
-      }
-    };
     auto done = [this, rec, sent, first, attempt, call,
                  then = std::move(then)](grpc::Status status) mutable {
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
@@ -302,11 +385,11 @@ class LoadGenerator {
       rec->Record(status.error_code(), ms, exit_sum, results, attempt);
     };
     if (regress_) {
-      fill(&call->regress);
+      Fill(first, &call->regress);
       stub_->async()->Regress(&call->context, &call->regress, &call->regressed,
                               std::move(done));
     } else {
-      fill(&call->classify);
+      Fill(first, &call->classify);
       stub_->async()->Classify(&call->context, &call->classify,
                                &call->classified, std::move(done));
     }
@@ -316,6 +399,7 @@ class LoadGenerator {
   std::vector<v1::TextInput> inputs_;
   v1::ExitSettings exit_;
   bool regress_;
+  bool stream_;
   int batch_;
   std::atomic<size_t> next_input_{0};
 };

@@ -41,11 +41,30 @@ assert open_run["mode"] == "open" and 45 <= open_run["requests"] <= 51, open_run
 assert open_run["ok"] == open_run["requests"], open_run
 PY
 
-if gen --model nope --inputs "$dir/sents.txt" --concurrency 2 --max_requests 5 \
-     --json "$dir/bad.json" >/dev/null; then fail "unknown model run exited 0"; fi
-/usr/bin/python3 -c '
+# The same on streams: a stream per closed-loop client, and the open loop
+# spread over three streams.
+gen --model sst2 --inputs "$dir/sents.txt" --stream --concurrency 1,4 --batch 2 \
+  --json "$dir/closed_stream.json" || fail "closed loop on streams"
+gen --model stsb --method regress --inputs "$dir/pairs.txt" --stream --streams 3 --rate 50 \
+  --json "$dir/open_stream.json" || fail "open loop on streams"
+/usr/bin/python3 - "$dir" <<'PY' || fail "stream reports"
+import json, sys
+d = sys.argv[1]
+for r in json.load(open(f"{d}/closed_stream.json")):
+    assert r["requests"] > 0 and r["ok"] == r["requests"] == r["codes"]["OK"], r
+    assert abs(r["inputs_per_second"] - 2 * r["requests_per_second"]) < 1e-6 * r["inputs_per_second"] + 0.02, r
+(r,) = json.load(open(f"{d}/open_stream.json"))
+assert 45 <= r["requests"] <= 51 and r["ok"] == r["requests"], r
+assert 1 <= r["mean_exit_layer"] <= 6, r
+PY
+
+for mode in "" --stream; do
+  if gen --model nope --inputs "$dir/sents.txt" --concurrency 2 --max_requests 5 $mode \
+       --json "$dir/bad.json" >/dev/null; then fail "unknown model run $mode exited 0"; fi
+  /usr/bin/python3 -c '
 import json, sys
 (r,) = json.load(open(sys.argv[1]))
 assert r["requests"] == 5 and r["ok"] == 0 and r["codes"] == {"NOT_FOUND": 5}, r
-' "$dir/bad.json" || fail "failed run report"
+' "$dir/bad.json" || fail "failed run report $mode"
+done
 echo "loadgen_test: all checks passed"
