@@ -2,7 +2,7 @@
 # The test suite under sanitizers (CMakePresets.json, docs/RELIABILITY.md):
 #   scripts/test-sanitizers.sh [PRESET...]   (default: asan-ubsan)
 #     asan-ubsan  every test, AddressSanitizer + UndefinedBehaviorSanitizer
-#     tsan        the batcher, server, serving, bad-input, fault-injection,
+#     tsan        the batcher, server, serving, stream, bad-input, fault-injection,
 #                 metrics, access log and HTTP tests under ThreadSanitizer,
 #                 on an instrumented build of gRPC (scripts/build-tsan-grpc.sh,
 #                 once per checkout, about 7 minutes)
