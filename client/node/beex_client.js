@@ -5,10 +5,16 @@
 //   cd client/node && npm ci
 //   node beex_client.js classify --model sst2 "a gripping, beautifully acted film"
 //   node beex_client.js regress --model stsb "A man is playing a guitar." "A person plays the guitar."
+//   node beex_client.js classify --model sst2 --lines texts.txt
+//
+// --lines sends every line of a file (a tab between a pair) as a request of
+// its own on one ClassifyStream/RegressStream and prints the answers in
+// order; a request that fails gets an error line and the others go on.
 //
 // The .proto is loaded at run time from proto/ (BEEX_PROTO_DIR overrides).
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
@@ -16,7 +22,7 @@ const protoLoader = require('@grpc/proto-loader');
 
 function usage(message) {
   console.error(`${message}\nusage: beex_client.js classify|regress --model NAME ` +
-                '[--addr HOST:PORT] [--timeout SECONDS] TEXT [TEXT_PAIR]');
+                '[--addr HOST:PORT] [--timeout SECONDS] (TEXT [TEXT_PAIR] | --lines FILE)');
   process.exit(2);
 }
 
@@ -32,6 +38,45 @@ function loadService() {
   return grpc.loadPackageDefinition(definition).beex.v1.Inference;
 }
 
+function describe(method, r) {
+  const where = `exit layer ${r.exit_layer}/${r.num_layers} latency ${r.timing.total_us} us`;
+  if (method === 'classify') {
+    const scores = r.scores.map((s) => s.toFixed(3)).join(', ');
+    return `${r.label} [${scores}] ${where}`;
+  }
+  return `${r.value.toFixed(3)} ${where}`;
+}
+
+function toInput(text, textPair) {
+  return textPair === undefined ? { text } : { text, text_pair: textPair };
+}
+
+// Sends each line as a request on one stream; answers come back in order.
+function streamLines(client, method, model, file, deadline) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  const call = client[method === 'classify' ? 'ClassifyStream' : 'RegressStream']({ deadline });
+  let n = 0;
+  call.on('data', (answer) => {
+    n += 1;
+    if (answer.code !== grpc.status.OK) {
+      console.log(`${n}: error: ${grpc.status[answer.code]}: ${answer.error_message}`);
+      process.exitCode = 1;
+      return;
+    }
+    for (const r of answer.response.results) console.log(`${n}: ${describe(method, r)}`);
+  });
+  call.on('error', (err) => {
+    console.error(`error: ${grpc.status[err.code]}: ${err.details}`);
+    process.exitCode = 1;
+  });
+  call.on('end', () => client.close());
+  for (const line of lines) {
+    const [text, textPair] = line.split('\t', 2);
+    call.write({ model, inputs: [toInput(text, textPair)] });
+  }
+  call.end();
+}
+
 function main() {
   let parsed;
   try {
@@ -41,6 +86,7 @@ function main() {
         model: { type: 'string' },
         addr: { type: 'string', default: 'localhost:50051' },
         timeout: { type: 'string', default: '10' },
+        lines: { type: 'string' },
       },
     });
   } catch (e) {
@@ -49,13 +95,18 @@ function main() {
   const { values, positionals } = parsed;
   const [method, text, textPair] = positionals;
   if (!['classify', 'regress'].includes(method)) usage('method must be classify or regress');
-  if (!values.model || text === undefined) usage('--model and TEXT are required');
+  if (!values.model || (text === undefined) === (values.lines === undefined)) {
+    usage('--model and either TEXT or --lines FILE are required');
+  }
 
   const Inference = loadService();
   const client = new Inference(values.addr, grpc.credentials.createInsecure());
-  const input = textPair === undefined ? { text } : { text, text_pair: textPair };
-  const request = { model: values.model, inputs: [input] };
   const deadline = new Date(Date.now() + Number(values.timeout) * 1000);
+  if (values.lines !== undefined) {
+    streamLines(client, method, values.model, values.lines, deadline);
+    return;
+  }
+  const request = { model: values.model, inputs: [toInput(text, textPair)] };
   const rpc = method === 'classify' ? 'Classify' : 'Regress';
 
   client[rpc](request, { deadline }, (err, reply) => {
@@ -65,15 +116,7 @@ function main() {
       process.exitCode = 1;
       return;
     }
-    for (const r of reply.results) {
-      const where = `exit layer ${r.exit_layer}/${r.num_layers} latency ${r.timing.total_us} us`;
-      if (method === 'classify') {
-        const scores = r.scores.map((s) => s.toFixed(3)).join(', ');
-        console.log(`${r.label} [${scores}] ${where}`);
-      } else {
-        console.log(`${r.value.toFixed(3)} ${where}`);
-      }
-    }
+    for (const r of reply.results) console.log(describe(method, r));
   });
 }
 

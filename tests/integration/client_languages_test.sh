@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python and Node.js example clients against a live beex-server on
 # loopback: a classification, a regression on a sentence pair, and the error
-# a user sees for an unknown model.
+# a user sees for an unknown model, and a file of lines on one stream.
 set -euo pipefail
 bin=$1 src=$2 lang=$3
 source "$(dirname "$0")/lib.sh"
@@ -38,23 +38,21 @@ awk -v v="${BASH_REMATCH[1]}" 'BEGIN { exit !(v >= 0 && v <= 5) }' || fail "valu
 
 if err=$(client classify --model missing "x" 2>&1); then fail "unknown model succeeded: $err"; fi
 [[ $err == *"NOT_FOUND"*"'missing'"* ]] || fail "unknown model error: $err"
-if [[ $lang == python ]]; then
-  # --lines: one stream, answers in input order, a bad line answered with
-  # its error while the others go on.
-  lines=$(mktemp)
-  printf '%s\n' "a gripping, beautifully acted film" "a dull, lifeless film" \
-    "   " "warm and funny" >"$lines"
-  if out=$(client classify --model sst2 --lines "$lines"); then
-    rm -f "$lines"; fail "a stream with a bad line exited 0: $out"
-  fi
-  rm -f "$lines"
-  echo "$lang stream: $out"
-  mapfile -t answers <<<"$out"
-  ((${#answers[@]} == 4)) || fail "stream answers: $out"
-  for i in 0 1 3; do
-    [[ ${answers[i]} =~ ^$((i + 1)):\ (positive|negative)\ \[.*exit\ layer\ [1-6]/6 ]] \
-      || fail "stream answer $((i + 1)): ${answers[i]}"
-  done
-  [[ ${answers[2]} == "3: error: INVALID_ARGUMENT: inputs[0].text"* ]] || fail "stream error line: ${answers[2]}"
+# --lines: one stream, answers in input order, a bad line answered with
+# its error while the others go on.
+lines=$(mktemp)
+printf '%s\n' "a gripping, beautifully acted film" "a dull, lifeless film" \
+  "   " "warm and funny" >"$lines"
+if out=$(client classify --model sst2 --lines "$lines"); then
+  rm -f "$lines"; fail "a stream with a bad line exited 0: $out"
 fi
+rm -f "$lines"
+echo "$lang stream: $out"
+mapfile -t answers <<<"$out"
+((${#answers[@]} == 4)) || fail "stream answers: $out"
+for i in 0 1 3; do
+  [[ ${answers[i]} =~ ^$((i + 1)):\ (positive|negative)\ \[.*exit\ layer\ [1-6]/6 ]] \
+    || fail "stream answer $((i + 1)): ${answers[i]}"
+done
+[[ ${answers[2]} == "3: error: INVALID_ARGUMENT: inputs[0].text"* ]] || fail "stream error line: ${answers[2]}"
 echo "client_languages_test ($lang): all checks passed"
