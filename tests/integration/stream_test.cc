@@ -3,8 +3,10 @@
 // the stream, flow control, cancel, deadline and drain.
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "beex/v1/inference.grpc.pb.h"
@@ -210,6 +212,54 @@ TEST_F(StreamTest, ExpiredStreamEndsDeadlineExceededAndDropsItsRequests) {
   gate_.Open();
   ASSERT_TRUE(WaitFor([&] { return runner->dropped() == 1; }));
   EXPECT_EQ(runner->computed(), 1u);
+}
+
+// Several streams send at once, each pipelining its requests, while the model
+// is reloaded: every request is answered OK, in order, on the stream it came
+// on.
+TEST_F(StreamTest, ConcurrentStreamsThroughAReloadLoseNothing) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.batching.max_batch_size = 8;
+  o.batching.max_delay = absl::Microseconds(300);
+  o.max_stream_pending = 16;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  auto first = server_->runner("sst2");
+  constexpr int kStreams = 6, kRequests = 60;
+  std::atomic<int> answered = 0;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kStreams; ++c) {
+    clients.emplace_back([&, c] {
+      grpc::ClientContext ctx;
+      auto stream = Open(&ctx);
+      std::thread writer([&] {
+        for (int i = 0; i < kRequests; ++i) {
+          // The number of inputs tells the answers apart.
+          v1::ClassifyRequest r = Sst2(1 + (c + i) % 3);
+          if (!stream->Write(r)) break;
+        }
+        stream->WritesDone();
+      });
+      v1::ClassifyStreamResponse answer;
+      int n = 0;
+      while (stream->Read(&answer)) {
+        EXPECT_EQ(answer.code(), 0) << answer.error_message();
+        EXPECT_EQ(answer.response().results_size(), 1 + (c + n) % 3);
+        ++n;
+        ++answered;
+      }
+      writer.join();
+      EXPECT_EQ(n, kRequests);
+      const grpc::Status end = stream->Finish();
+      EXPECT_TRUE(end.ok()) << end.error_message();
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered > kStreams * kRequests / 4; }));
+  ASSERT_TRUE(server_->Reload().ok());
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(answered, kStreams * kRequests);
+  EXPECT_NE(server_->runner("sst2"), first);
+  EXPECT_EQ(StreamRequests("sst2", "OK"), kStreams * kRequests);
 }
 
 // A drain answers what each stream has read, then ends it UNAVAILABLE (which
