@@ -79,6 +79,9 @@ absl::Status BeexMetrics::Init() {
                         "Classify and Regress RPCs started and not yet "
                         "answered.",
                         {"model"})),
+      assign(open_streams_,
+             r.AddGauge("beex_open_streams",
+                        "ClassifyStream and RegressStream calls open.", {})),
       assign(exit_layer_,
              r.AddHistogram("beex_exit_layer",
                             "Block (1-based) at which each input left the "
@@ -98,6 +101,7 @@ absl::Status BeexMetrics::Init() {
   for (const absl::Status& s : statuses) {
     if (!s.ok()) return s;
   }
+  open_streams_->Get({});  // reads 0 before the first stream
   return absl::OkStatus();
 }
 
@@ -161,6 +165,10 @@ void BeexMetrics::SetQueueDepth(std::string_view model, double depth) {
 
 void BeexMetrics::AddInflight(std::string_view model, double delta) {
   inflight_->Get({ModelLabel(model)}).Add(delta);
+}
+
+void BeexMetrics::SetOpenStreams(double streams) {
+  open_streams_->Get({}).Set(streams);
 }
 
 }  // namespace beex

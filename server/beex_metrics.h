@@ -58,6 +58,9 @@ class BeexMetrics {
   void SetQueueDepth(std::string_view model, double depth);
   // +1 when a Classify/Regress call starts, -1 when it is answered.
   void AddInflight(std::string_view model, double delta);
+  // ClassifyStream and RegressStream calls open (a stream may carry
+  // requests for several models, so the gauge has no model label).
+  void SetOpenStreams(double streams);
 
   std::string Render() const { return registry_.Render(); }
   const metrics::Registry& registry() const { return registry_; }
@@ -76,6 +79,7 @@ class BeexMetrics {
   metrics::HistogramFamily* batch_tokens_ = nullptr;
   metrics::GaugeFamily* queue_depth_ = nullptr;
   metrics::GaugeFamily* inflight_ = nullptr;
+  metrics::GaugeFamily* open_streams_ = nullptr;
   metrics::HistogramFamily* exit_layer_ = nullptr;
   metrics::CounterFamily* flops_saved_ = nullptr;
   metrics::CounterFamily* dropped_ = nullptr;

@@ -244,12 +244,13 @@ void BeexServer::SetServing(bool serving) {
 }
 
 std::string BeexServer::RenderMetrics() {
-  // Queue depths are read when scraped rather than kept up to date on every
-  // enqueue.
+  // Queue depths and open streams are read when scraped rather than kept up
+  // to date on every change.
   for (const auto& runner : registry_->All()) {
     metrics_->SetQueueDepth(runner->model().spec().name,
                             static_cast<double>(runner->queued()));
   }
+  metrics_->SetOpenStreams(static_cast<double>(service_->open_streams()));
   return metrics_->Render();
 }
 

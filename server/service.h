@@ -56,6 +56,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   // Ends every open stream, and every one opened later, with UNAVAILABLE
   // once the requests it read are answered: the start of a drain.
   void EndStreams();
+  size_t open_streams() const { return streams_.size(); }
 
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,

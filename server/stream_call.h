@@ -43,6 +43,10 @@ class StreamSet {
     absl::MutexLock lock(&mu_);
     open_.erase(stream);
   }
+  size_t size() const {
+    absl::MutexLock lock(&mu_);
+    return open_.size();
+  }
   // Ends every open stream with `status`, and every stream added later.
   void EndAll(const absl::Status& status) {
     std::vector<std::shared_ptr<EndableStream>> open;
@@ -58,7 +62,7 @@ class StreamSet {
   }
 
  private:
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<const EndableStream*, std::weak_ptr<EndableStream>> open_
       ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;

@@ -74,6 +74,8 @@ TEST_F(StreamTest, AnswersEveryRequestInOrderAsTheUnaryCallWould) {
 
   grpc::ClientContext ctx;
   auto stream = Open(&ctx);
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric(Metrics(), "beex_open_streams", {}) == 1; }));
   for (const auto& r : requests) ASSERT_TRUE(stream->Write(r));
   ASSERT_TRUE(stream->WritesDone());
   std::vector<v1::ClassifyStreamResponse> answers;
@@ -120,6 +122,8 @@ TEST_F(StreamTest, AnswersEveryRequestInOrderAsTheUnaryCallWould) {
   EXPECT_EQ(StreamRequests("(unknown)", "NOT_FOUND"), 1);
   EXPECT_EQ(Metric(Metrics(), "beex_inflight_requests", {{"model", "sst2"}}),
             0);
+  EXPECT_TRUE(
+      WaitFor([&] { return Metric(Metrics(), "beex_open_streams", {}) == 0; }));
 }
 
 TEST_F(StreamTest, RegressStreamAnswersEachRequestOfAClassifierWithItsError) {
