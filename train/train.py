@@ -310,7 +310,8 @@ def main(argv=None):
                           ("cpu" if args.device == "auto" else args.device))
     t0 = time.time()
     ckpt_path = args.checkpoint or args.stem + ".ckpt"
-    ckpt = torch.load(ckpt_path) if args.resume else None
+    # map_location: a checkpoint written on a GPU resumes on a CPU-only machine.
+    ckpt = torch.load(ckpt_path, map_location=device) if args.resume else None
     if args.resume:
         print(f"resuming from {ckpt_path} at step {ckpt['state']['step']}")
 
@@ -375,12 +376,17 @@ def main(argv=None):
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         state = ckpt["state"]
-        torch.set_rng_state(ckpt["torch_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
 
     def save_checkpoint():
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state, "torch_rng": torch.get_rng_state(), "spm_proto": spm_proto,
+                    "state": state, "torch_rng": torch.get_rng_state(),
+                    # Dropout draws from the GPU's generator when training there.
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "spm_proto": spm_proto,
                     "config": vars(cfg)}, tmp)
         os.replace(tmp, ckpt_path)
 

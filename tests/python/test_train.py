@@ -7,6 +7,7 @@ import struct
 import sys
 import tempfile
 import unittest
+from unittest import mock
 import zlib
 
 import numpy as np
@@ -220,7 +221,11 @@ class TinyTrainingTest(unittest.TestCase):
             os.remove(os.path.join(d, "tiny.beex"))
             with self.assertRaises(SystemExit):
                 tiny_fixture.train(d, extra=["--stop-after", "20"])
-            tiny_fixture.train(d, extra=["--resume"])
+            # The checkpoint loads onto the run's device, so one written on a
+            # GPU resumes on a machine without one.
+            with mock.patch.object(torch, "load", wraps=torch.load) as load:
+                tiny_fixture.train(d, extra=["--resume"])
+            self.assertEqual(load.call_args.kwargs.get("map_location"), torch.device("cpu"))
             with open(os.path.join(d, "tiny.beex"), "rb") as f:
                 self.assertEqual(f.read(), full_run)
 
