@@ -24,6 +24,13 @@ using ::testing::HasSubstr;
 using ClassifyStream =
     grpc::ClientReaderWriter<v1::ClassifyRequest, v1::ClassifyStreamResponse>;
 
+v1::ClassifyRequest Text(const std::string& text) {
+  v1::ClassifyRequest r;
+  r.set_model("sst2");
+  r.add_inputs()->set_text(text);
+  return r;
+}
+
 class StreamTest : public beex::testing::ServingFixture {
  protected:
   std::unique_ptr<ClassifyStream> Open(
@@ -32,19 +39,21 @@ class StreamTest : public beex::testing::ServingFixture {
     return stub_->ClassifyStream(ctx);
   }
 
+  // Sends `n` one-input requests on `stream` with the gate closed and waits
+  // until the first is held in its batch and the rest are queued.
+  void SendHeld(ClassifyStream* stream, int n) {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(stream->Write(Text("gripping")));
+    ASSERT_TRUE(gate_.AwaitHeld(1));
+    ASSERT_TRUE(
+        WaitFor([&] { return server_->runner("sst2")->queued() == n - 1u; }));
+  }
+
   double StreamRequests(const std::string& model, const std::string& code) {
     return Metric(
         Metrics(), "beex_requests_total",
         {{"model", model}, {"method", "ClassifyStream"}, {"code", code}});
   }
 };
-
-v1::ClassifyRequest Text(const std::string& text) {
-  v1::ClassifyRequest r;
-  r.set_model("sst2");
-  r.add_inputs()->set_text(text);
-  return r;
-}
 
 TEST_F(StreamTest, AnswersEveryRequestInOrderAsTheUnaryCallWould) {
   ServerOptions o = Options();
@@ -189,9 +198,7 @@ TEST_F(StreamTest, CancelledStreamDropsItsQueuedRequests) {
   gate_.Close();
   grpc::ClientContext ctx;
   auto stream = Open(&ctx);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Text("gripping")));
-  ASSERT_TRUE(gate_.AwaitHeld(1));
-  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 2; }));
+  ASSERT_NO_FATAL_FAILURE(SendHeld(stream.get(), 3));
   ctx.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   // The server hears of the cancel, and answers, before the worker is free.
@@ -274,9 +281,7 @@ TEST_F(StreamTest, DrainAnswersWhatWasReadThenEndsStreamsUnavailable) {
   gate_.Close();
   grpc::ClientContext ctx;
   auto stream = Open(&ctx);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Text("gripping")));
-  ASSERT_TRUE(gate_.AwaitHeld(1));
-  ASSERT_TRUE(WaitFor([&] { return runner->queued() == 2; }));
+  ASSERT_NO_FATAL_FAILURE(SendHeld(stream.get(), 3));
   std::thread drain([&] { server_->Shutdown(absl::Seconds(20)); });
   ASSERT_TRUE(WaitFor([&] { return !server_->serving(); }));
 
