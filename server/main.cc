@@ -19,7 +19,10 @@
 
 ABSL_FLAG(std::vector<std::string>, model, {},
           "A model to serve, as NAME=PATH to a .beex bundle; repeat the flag "
-          "for several models");
+          "for several models. Batching settings of the model's own may "
+          "follow, overriding the flags of the same names for it alone: "
+          "NAME=PATH,max_batch_size=8,max_batch_delay_us=500 (also "
+          "max_batch_tokens, max_queue, batch_threads)");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one)");
 // Batching.

@@ -20,7 +20,8 @@ void WarmUp(const Model& model) {
 }
 
 absl::Status ModelRegistry::Load(const std::string& name,
-                                 const std::string& path) {
+                                 const std::string& path,
+                                 const BatcherOptions& batching) {
   absl::MutexLock load_lock(&load_mu_);
   const absl::Time start = absl::Now();
   auto model = Model::Load(path, name);
@@ -33,14 +34,19 @@ absl::Status ModelRegistry::Load(const std::string& name,
   const ModelSpec& spec = (*model)->spec();
   spdlog::info(
       "loaded model {} from {} in {} ms: {}, {} blocks, hidden {}, {} bytes, "
-      "default exit {} (threshold {}, patience {})",
+      "default exit {} (threshold {}, patience {}); batch {} inputs / {} "
+      "tokens / {} us, queue {} inputs, {} batch thread(s)",
       name, path, absl::ToInt64Milliseconds(absl::Now() - start),
       spec.task == Task::kRegression ? "regression" : "classification",
       spec.num_layers, spec.hidden, spec.bundle_bytes,
       ExitPolicyName(spec.default_exit.policy), spec.default_exit.threshold,
-      spec.default_exit.patience);
+      spec.default_exit.patience, batching.max_batch_size,
+      batching.max_batch_tokens, absl::ToInt64Microseconds(batching.max_delay),
+      batching.max_queue, batching.num_workers);
+  RunnerOptions options = runner_options_;
+  options.batching = batching;
   auto runner = std::make_shared<ModelRunner>(
-      std::shared_ptr<const Model>(*std::move(model)), runner_options_);
+      std::shared_ptr<const Model>(*std::move(model)), std::move(options));
   std::shared_ptr<ModelRunner> old;
   {
     absl::MutexLock lock(&mu_);
@@ -50,7 +56,7 @@ absl::Status ModelRegistry::Load(const std::string& name,
     }
     Entry& e = models_[name];
     old = std::move(e.runner);
-    e = {path, std::move(runner)};
+    e = {path, batching, std::move(runner)};
   }
   if (old != nullptr) {
     // No new input reaches `old` (WithRunner holds mu_ while queueing);
@@ -63,14 +69,22 @@ absl::Status ModelRegistry::Load(const std::string& name,
 }
 
 absl::Status ModelRegistry::ReloadAll() {
-  std::vector<std::pair<std::string, std::string>> paths;
+  struct Source {
+    std::string name, path;
+    BatcherOptions batching;
+  };
+  // Not the entries themselves: their runners would live on after Load
+  // retired them, two versions of every model in memory until the end.
+  std::vector<Source> sources;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [name, e] : models_) paths.emplace_back(name, e.path);
+    for (const auto& [name, e] : models_) {
+      sources.push_back({name, e.path, e.batching});
+    }
   }
   std::vector<std::string> errors;
-  for (const auto& [name, path] : paths) {
-    if (auto s = Load(name, path); !s.ok()) {
+  for (const auto& [name, path, batching] : sources) {
+    if (auto s = Load(name, path, batching); !s.ok()) {
       spdlog::error(
           "reload of model {} failed, the loaded version keeps "
           "serving: {}",

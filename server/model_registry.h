@@ -20,6 +20,7 @@ namespace beex {
 // leaves the old runner serving.
 class ModelRegistry {
  public:
+  // `runner_options` but their batching, which each model brings to Load.
   explicit ModelRegistry(RunnerOptions runner_options)
       : runner_options_(std::move(runner_options)) {}
   ~ModelRegistry() { StopAll(); }
@@ -27,12 +28,15 @@ class ModelRegistry {
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
-  // Loads and warms `path` as model `name`, replacing the runner of that
-  // name if there is one. Blocks until a replaced runner has finished its
-  // queued work. On error the registry is unchanged.
-  absl::Status Load(const std::string& name, const std::string& path);
+  // Loads and warms `path` as model `name`, batched by `batching`,
+  // replacing the runner of that name if there is one. Blocks until a
+  // replaced runner has finished its queued work. On error the registry is
+  // unchanged.
+  absl::Status Load(const std::string& name, const std::string& path,
+                    const BatcherOptions& batching);
 
-  // Loads every model again from the path it was last loaded from. Models
+  // Loads every model again from the path and with the batching it was last
+  // loaded with. Models
   // that fail keep their old runner; the status names each failure.
   absl::Status ReloadAll();
 
@@ -54,6 +58,7 @@ class ModelRegistry {
  private:
   struct Entry {
     std::string path;
+    BatcherOptions batching;
     std::shared_ptr<ModelRunner> runner;
   };
 

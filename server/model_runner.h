@@ -83,6 +83,7 @@ class ModelRunner {
   // not from a worker thread.
   void Stop() { batcher_.Stop(); }
 
+  const BatcherOptions& batching() const { return options_.batching; }
   size_t queued() const { return batcher_.queued(); }
   // Inputs computed, dropped uncomputed, and in batches whose compute
   // failed, since start.

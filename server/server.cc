@@ -106,16 +106,6 @@ void ApplyTransport(const TransportOptions& t, grpc::ServerBuilder& builder) {
 
 }  // namespace
 
-absl::StatusOr<std::pair<std::string, std::string>> ParseModelFlag(
-    const std::string& flag) {
-  const size_t eq = flag.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--model '", flag, "' is not NAME=PATH"));
-  }
-  return std::make_pair(flag.substr(0, eq), flag.substr(eq + 1));
-}
-
 BeexServer::BeexServer(Private, const ServerOptions& options,
                        std::unique_ptr<BeexMetrics> metrics)
     : options_(options), metrics_(std::move(metrics)) {
@@ -153,17 +143,21 @@ absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Create(
   }
   for (size_t i = 0; i < options.models.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (options.models[i].first == options.models[j].first) {
+      if (options.models[i].name == options.models[j].name) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "model name '", options.models[i].first, "' given twice"));
+            "model name '", options.models[i].name, "' given twice"));
       }
     }
   }
-  if (options.limits.max_inputs > options.batching.max_queue) {
-    // Such a request could never be queued, all or none.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max_inputs (", options.limits.max_inputs,
-        ") must not exceed --max_queue (", options.batching.max_queue, ")"));
+  for (const ModelConfig& model : options.models) {
+    const size_t max_queue = model.batching.Over(options.batching).max_queue;
+    if (options.limits.max_inputs > max_queue) {
+      // Such a request could never be queued, all or none.
+      return absl::InvalidArgumentError(
+          absl::StrCat("--max_inputs (", options.limits.max_inputs,
+                       ") must not exceed --max_queue (", max_queue,
+                       ") of model ", model.name));
+    }
   }
   auto credentials = Credentials(options.transport);
   if (!credentials.ok()) return credentials.status();
@@ -212,10 +206,14 @@ absl::StatusOr<std::unique_ptr<BeexServer>> BeexServer::Start(
 }
 
 absl::Status BeexServer::LoadModels() {
-  for (const auto& [name, path] : options_.models) {
-    if (auto s = registry_->Load(name, path); !s.ok()) return s;
-    metrics_->RegisterModel(name,
-                            registry_->Get(name)->model().spec().num_layers);
+  for (const ModelConfig& m : options_.models) {
+    if (auto s =
+            registry_->Load(m.name, m.path, m.batching.Over(options_.batching));
+        !s.ok()) {
+      return s;
+    }
+    metrics_->RegisterModel(m.name,
+                            registry_->Get(m.name)->model().spec().num_layers);
   }
   SetServing(true);
   return absl::OkStatus();

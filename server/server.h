@@ -16,6 +16,7 @@
 #include "server/access_log.h"
 #include "server/beex_metrics.h"
 #include "server/http_server.h"
+#include "server/model_config.h"
 #include "server/model_registry.h"
 #include "server/service.h"
 #include "server/work_pool.h"
@@ -45,8 +46,8 @@ struct TransportOptions {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;  // 0: pick a free port
-  // (name, bundle path) pairs.
-  std::vector<std::pair<std::string, std::string>> models;
+  std::vector<ModelConfig> models;
+  // Every model's batching, but for the settings a model overrides.
   BatcherOptions batching;
   RequestLimits limits;
   TransportOptions transport;
@@ -143,10 +144,6 @@ class BeexServer {
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
-
-// Parses "NAME=PATH".
-absl::StatusOr<std::pair<std::string, std::string>> ParseModelFlag(
-    const std::string& flag);
 
 }  // namespace beex
 

@@ -332,7 +332,8 @@ grpc::ServerUnaryReactor* InferenceService::HandleRegress(
   return Predict(context, request, response, Task::kRegression);
 }
 
-v1::ModelInfo DescribeModel(const ModelSpec& spec) {
+v1::ModelInfo DescribeModel(const ModelRunner& runner) {
+  const ModelSpec& spec = runner.model().spec();
   v1::ModelInfo info;
   info.set_name(spec.name);
   info.set_task(spec.task == Task::kRegression ? v1::TASK_REGRESSION
@@ -352,6 +353,14 @@ v1::ModelInfo DescribeModel(const ModelSpec& spec) {
   info.set_bundle_bytes(spec.bundle_bytes);
   info.set_format_version(spec.format_version);
   info.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
+  const BatcherOptions& b = runner.batching();
+  auto* batching = info.mutable_batching();
+  batching->set_max_batch_size(static_cast<uint32_t>(b.max_batch_size));
+  batching->set_max_batch_tokens(static_cast<uint32_t>(b.max_batch_tokens));
+  batching->set_max_batch_delay_us(
+      static_cast<uint32_t>(absl::ToInt64Microseconds(b.max_delay)));
+  batching->set_max_queue(static_cast<uint32_t>(b.max_queue));
+  batching->set_batch_threads(static_cast<uint32_t>(b.num_workers));
   return info;
 }
 
@@ -362,7 +371,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   absl::Status s = NotServing();
   if (deps_.serving->load()) {
     s = deps_.registry->WithRunner(request->model(), [&](ModelRunner& runner) {
-      *response = DescribeModel(runner.model().spec());
+      *response = DescribeModel(runner);
       return absl::OkStatus();
     });
   }
@@ -376,7 +385,7 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
   absl::Status s = NotServing();
   if (deps_.serving->load()) {
     for (const auto& runner : deps_.registry->All()) {
-      *response->add_models() = DescribeModel(runner->model().spec());
+      *response->add_models() = DescribeModel(*runner);
     }
     s = absl::OkStatus();
   }

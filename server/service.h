@@ -101,8 +101,8 @@ class InferenceService final : public v1::Inference::CallbackService {
   StreamSet streams_;
 };
 
-// The ModelInfo message of a loaded model.
-v1::ModelInfo DescribeModel(const ModelSpec& spec);
+// The ModelInfo message of a loaded model and how it is batched.
+v1::ModelInfo DescribeModel(const ModelRunner& runner);
 
 }  // namespace beex
 

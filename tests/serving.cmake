@@ -2,6 +2,7 @@
 # real gRPC channel on loopback (helper S1).
 beex_test(serving_batcher_test unit/serving_batcher_test.cc)
 beex_test(inflight_budget_test unit/inflight_budget_test.cc)
+beex_test(model_config_test unit/model_config_test.cc)
 beex_test(serving_test integration/serving_test.cc)
 target_link_libraries(serving_test PRIVATE beex_health_proto)
 # A hang (a drain that never ends) must fail, not stall CI.

@@ -33,10 +33,17 @@ if "$bin/server/beex-server" --model sst2="$src/models/sst2.beex" \
 fi
 grep -q "cannot read the TLS certificate" "$log" || fail "no reason given for the TLS error"
 
+rc=0
+"$bin/server/beex-server" --model sst2="$src/models/sst2.beex,max_batch=4" >"$log" 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "an unknown per-model setting exited $rc, not 2"
+grep -q "unknown setting 'max_batch'" "$log" || fail "no reason given for the bad --model"
+
 port=$(free_port) mport=$(free_port)
 cp "$src/models/sst2.beex" "$work/sst2.beex"
+# sst2's own batching overrides the server's flags.
 "$bin/server/beex-server" --host 127.0.0.1 --port "$port" --metrics_port "$mport" \
-  --model sst2="$work/sst2.beex" --access_log 100 --drain_seconds 5 >"$log" 2>&1 &
+  --model sst2="$work/sst2.beex,max_batch_size=4,max_batch_delay_us=300" \
+  --access_log 100 --drain_seconds 5 >"$log" 2>&1 &
 server=$!
 client() { "$bin/client/beex-client" --addr "127.0.0.1:$port" "$@"; }
 for _ in $(seq 200); do client health >/dev/null 2>&1 && break; sleep 0.1; done
@@ -45,6 +52,9 @@ client health >/dev/null || fail "server did not become healthy"
 [[ $(http "http://127.0.0.1:$mport/healthz" | sed -n 1p) == 200 ]] || fail "/healthz not 200"
 
 client classify --model sst2 "a gripping, beautifully acted film" >/dev/null || fail "classify"
+grep -q "loaded model sst2 .*batch 4 inputs / 4096 tokens / 300 us" "$log" ||
+  fail "sst2's own batching is not in its load line"
+client info --model sst2 | grep -q "max_batch_size: 4" || fail "info does not show sst2's batching"
 # Calls run during the reload; none may fail.
 ( for i in $(seq 30); do client classify --model sst2 "steady traffic $i" >/dev/null || echo "lost $i"; done ) >"$work/load.out" 2>&1 &
 loader=$!

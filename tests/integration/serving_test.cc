@@ -397,6 +397,75 @@ TEST_F(ServingTest, RequestLimitMustFitTheQueue) {
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.status().message()),
               HasSubstr("--max_inputs (64) must not exceed --max_queue (16)"));
+
+  // A model's own queue counts, not the server's.
+  o.batching.max_queue = 4096;
+  o.models[0].batching.max_queue = 32;
+  s = BeexServer::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("must not exceed --max_queue (32) of model sst2"));
+}
+
+// Per-model batching: sst2 cuts batches of 2 while stsb keeps the server's 8,
+// GetModelInfo says so, and a reload keeps each model's own settings.
+TEST_F(ServingTest, EachModelBatchesWithItsOwnSettings) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.batching.max_batch_size = 8;
+  o.batching.max_delay = absl::Milliseconds(50);
+  auto sst2 = ParseModelFlag(
+      absl::StrCat("sst2=", beex::testing::SourcePath("models/sst2.beex"),
+                   ",max_batch_size=2,max_batch_delay_us=100"));
+  ASSERT_TRUE(sst2.ok()) << sst2.status();
+  o.models = {*sst2, {"stsb", beex::testing::SourcePath("models/stsb.beex")}};
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+
+  auto info = [this](const std::string& model) {
+    grpc::ClientContext ctx;
+    v1::GetModelInfoRequest req;
+    req.set_model(model);
+    v1::ModelInfo out;
+    EXPECT_TRUE(stub_->GetModelInfo(&ctx, req, &out).ok());
+    return out.batching();
+  };
+  auto send_both = [this] {
+    v1::ClassifyResponse classified;
+    ASSERT_TRUE(Classify(Sst2(6), &classified).ok());
+    ASSERT_EQ(classified.results_size(), 6);
+    v1::RegressRequest req;
+    req.set_model("stsb");
+    for (int i = 0; i < 6; ++i) {
+      auto* in = req.add_inputs();
+      in->set_text("A dog runs across the yard.");
+      in->set_text_pair("A dog is running outside.");
+    }
+    grpc::ClientContext ctx;
+    v1::RegressResponse regressed;
+    ASSERT_TRUE(stub_->Regress(&ctx, req, &regressed).ok());
+    ASSERT_EQ(regressed.results_size(), 6);
+  };
+  const beex::testing::PromLabels sst2_label = {{"model", "sst2"}};
+  const beex::testing::PromLabels stsb_label = {{"model", "stsb"}};
+  for (int round = 1; round <= 2; ++round) {
+    SCOPED_TRACE(round == 1 ? "as started" : "after a reload");
+    EXPECT_EQ(info("sst2").max_batch_size(), 2u);
+    EXPECT_EQ(info("sst2").max_batch_delay_us(), 100u);
+    EXPECT_EQ(info("stsb").max_batch_size(), 8u);
+    EXPECT_EQ(info("stsb").max_batch_delay_us(), 50000u);
+    EXPECT_EQ(info("stsb").max_queue(), o.batching.max_queue);
+    ASSERT_NO_FATAL_FAILURE(send_both());
+    // Six inputs queued at once: three full batches of 2 for sst2, and one
+    // batch of 6 for stsb, cut by its delay.
+    const auto m = Metrics();
+    EXPECT_EQ(Metric(m, "beex_batch_size_count", sst2_label), 3 * round);
+    EXPECT_EQ(Metric(m, "beex_batch_size_sum", sst2_label), 6 * round);
+    EXPECT_EQ(Metric(m, "beex_batch_size_count", stsb_label), round);
+    EXPECT_EQ(Metric(m, "beex_batch_size_sum", stsb_label), 6 * round);
+    if (round == 1) {
+      ASSERT_TRUE(server_->Reload().ok());
+    }
+  }
 }
 
 TEST_F(ServingTest, MetricsAgreeWithTheCallsSent) {
