@@ -57,6 +57,14 @@ std::string ToJson(const google::protobuf::Message& m) {
 
 std::string Ms(uint64_t us) { return absl::StrFormat("%.2f ms", us / 1000.0); }
 
+// Every call's deadline: without one, a server that never answers holds
+// the client for ever.
+std::chrono::system_clock::time_point Deadline() {
+  return std::chrono::system_clock::now() +
+         std::chrono::milliseconds(
+             static_cast<int64_t>(absl::GetFlag(FLAGS_timeout) * 1000));
+}
+
 class Client {
  public:
   explicit Client(std::shared_ptr<grpc::Channel> channel)
@@ -66,9 +74,7 @@ class Client {
   bool Predict(bool regress, const std::vector<beex::v1::TextInput>& inputs,
                const beex::v1::ExitSettings& exit) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(static_cast<int64_t>(
-                             absl::GetFlag(FLAGS_timeout) * 1000)));
+    context.set_deadline(Deadline());
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status;
     beex::v1::ClassifyResponse classified;
@@ -129,6 +135,7 @@ class Client {
 
   bool Info(bool list) {
     grpc::ClientContext context;
+    context.set_deadline(Deadline());
     grpc::Status status;
     std::vector<beex::v1::ModelInfo> infos;
     if (list) {
@@ -169,9 +176,7 @@ bool CheckHealth() {
   auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
       absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(static_cast<int64_t>(
-                           absl::GetFlag(FLAGS_timeout) * 1000)));
+  context.set_deadline(Deadline());
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(absl::GetFlag(FLAGS_service));
   grpc::health::v1::HealthCheckResponse response;

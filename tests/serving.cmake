@@ -27,3 +27,11 @@ target_include_directories(serving_engine_bench PRIVATE ${CMAKE_SOURCE_DIR})
 target_link_libraries(serving_engine_bench PRIVATE beex_engine)
 # The same allocator as the server, so the serving benchmark compares like with like.
 beex_link_allocator(serving_engine_bench)
+
+# Not a test either: the floor of bench/serving_bench.sh, beex's API over gRPC
+# with no compute behind it.
+add_executable(grpc_floor_server ${CMAKE_SOURCE_DIR}/bench/grpc_floor_server.cc)
+target_compile_options(grpc_floor_server PRIVATE ${BEEX_WARNINGS})
+target_link_libraries(grpc_floor_server PRIVATE beex_api_proto gRPC::grpc++
+                      absl::synchronization)
+beex_link_allocator(grpc_floor_server)

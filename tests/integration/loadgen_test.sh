@@ -67,4 +67,39 @@ import json, sys
 assert r["requests"] == 5 and r["ok"] == 0 and r["codes"] == {"NOT_FOUND": 5}, r
 ' "$dir/bad.json" || fail "failed run report $mode"
 done
+# The serving benchmark's floor (bench/grpc_floor_server): the same API
+# answering at once, on the callback API and on the completion queue, unary
+# and streamed; every request answered OK with one result per input.
+kill $server
+wait $server 2>/dev/null || true
+for api in "" --async; do
+  "$bin/tests/grpc_floor_server" --port "$port" $api >"$dir/log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do  # it serves health, not ListModels
+    "$bin/client/beex-client" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  for mode in "" --stream; do
+    [[ $api == --async && $mode == "" ]] && continue  # --async serves streams only
+    gen --model sst2 --inputs "$dir/sents.txt" --concurrency 4 --batch 3 $mode \
+      --json "$dir/floor.json" >/dev/null || fail "floor server $api $mode"
+    /usr/bin/python3 -c '
+import json, sys
+(r,) = json.load(open(sys.argv[1]))
+assert r["requests"] > 0 and r["ok"] == r["requests"] == r["codes"]["OK"], r
+assert abs(r["inputs_per_second"] - 3 * r["requests_per_second"]) < 1e-6 * r["inputs_per_second"] + 0.02, r
+' "$dir/floor.json" || fail "floor report $api $mode"
+  done
+  if [[ $api == --async ]]; then
+    # It never answers ListModels; beex-client's --timeout must still end the
+    # call (it once waited for ever).
+    rc=0
+    timeout 20 "$bin/client/beex-client" --addr "127.0.0.1:$port" --timeout 0.5 list \
+      >"$dir/list.out" 2>&1 || rc=$?
+    [[ $rc == 1 ]] || fail "beex-client list against a silent server exited $rc, not 1"
+    grep -q DEADLINE_EXCEEDED "$dir/list.out" || fail "no DEADLINE_EXCEEDED: $(cat "$dir/list.out")"
+  fi
+  kill $server
+  wait $server 2>/dev/null || true
+done
 echo "loadgen_test: all checks passed"
