@@ -4,6 +4,7 @@ pass is one beex-server knows."""
 import os
 import re
 import subprocess
+import tempfile
 import unittest
 
 import yaml
@@ -115,6 +116,27 @@ class ManifestTest(unittest.TestCase):
         used += re.findall(r"--([a-z_]+)=", compose_args)
         for flag in used:
             self.assertIn(flag, known, f"--{flag} is not a beex-server flag")
+
+
+class EntrypointTest(unittest.TestCase):
+    def test_environment_maps_to_flags_with_each_models_batching(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            server = os.path.join(tmp, "server")
+            with open(server, "w") as f:
+                f.write("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+            os.chmod(server, 0o755)
+            env = dict(os.environ, BEEX_SERVER=server, BEEX_PORT="7000",
+                       BEEX_MODELS="a=/m/a.beex,max_batch_size=8,max_batch_delay_us=500,"
+                                   "b=/m/b.beex,c=/m/c.beex,batch_threads=2",
+                       BEEX_ARGS="--max_queue=64 --access_log=5")
+            out = subprocess.run(
+                ["sh", os.path.join(SRC, "deploy", "docker-entrypoint.sh"), "--drain_seconds=3"],
+                env=env, capture_output=True, text=True, check=True).stdout.split()
+        self.assertEqual(out, [
+            "--host=0.0.0.0", "--port=7000", "--metrics_port=9090",
+            "--model=a=/m/a.beex,max_batch_size=8,max_batch_delay_us=500",
+            "--model=b=/m/b.beex", "--model=c=/m/c.beex,batch_threads=2",
+            "--max_queue=64", "--access_log=5", "--drain_seconds=3"])
 
 
 class ComposeTest(unittest.TestCase):
