@@ -11,7 +11,8 @@ namespace beex {
 void SetIntraOpThreads(int n);
 // The resolved count (>= 1).
 int IntraOpThreads();
-// The cores the process may use (its CPU affinity), >= 1.
+// The cores the process may use: its CPU affinity, capped by its
+// container's CPU limit (cpu_quota.h); >= 1.
 int UsableCores();
 // Threads per batch when `concurrent_batches` run at once: the usable cores
 // shared out, at least 1.

@@ -7,9 +7,9 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/compute_threads.h"
 
 namespace beex {
 namespace {
@@ -118,10 +118,9 @@ BeexServer::BeexServer(Private, const ServerOptions& options,
   runner.observer = observer_.get();
   runner.before_batch = options_.before_batch;
   registry_ = std::make_unique<ModelRegistry>(runner);
-  const int threads =
-      options_.tokenizer_threads > 0
-          ? options_.tokenizer_threads
-          : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = options_.tokenizer_threads > 0
+                          ? options_.tokenizer_threads
+                          : std::max(2, UsableCores());
   pool_ = std::make_unique<WorkPool>(threads, options_.max_pending_requests);
   ServiceDeps deps;
   deps.registry = registry_.get();
