@@ -52,6 +52,13 @@ client health >/dev/null || fail "server did not become healthy"
 [[ $(http "http://127.0.0.1:$mport/healthz" | sed -n 1p) == 200 ]] || fail "/healthz not 200"
 
 client classify --model sst2 "a gripping, beautifully acted film" >/dev/null || fail "classify"
+# Every thread, gRPC's included, runs under SCHED_BATCH (policy 3, the 41st
+# field of /proc/PID/task/TID/stat).
+for task in /proc/$server/task/*; do
+  policy=$(sed 's/.*) //' "$task/stat" | cut -d' ' -f39)
+  [[ $policy == 3 ]] || fail "thread $(cat "$task/comm") runs under policy $policy, not SCHED_BATCH"
+done
+grep -q "scheduling SCHED_BATCH" "$log" || fail "the start line does not name the scheduling policy"
 grep -q "loaded model sst2 .*batch 4 inputs / 4096 tokens / 300 us" "$log" ||
   fail "sst2's own batching is not in its load line"
 client info --model sst2 | grep -q "max_batch_size: 4" || fail "info does not show sst2's batching"
