@@ -1,5 +1,6 @@
 #include "engine/cpu_quota.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
