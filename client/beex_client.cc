@@ -4,14 +4,18 @@
 //   beex-client regress --model stsb "A man plays guitar." "A person plays."
 //   beex-client classify --model sst2 < lines.txt     (one input per line,
 //                                                      tab between a pair)
+//   beex-client classify --model sst2 --stream --batch 1 < lines.txt
 //   beex-client info --model sst2 | beex-client list
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -20,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "beex/v1/inference.grpc.pb.h"
 #include "client/client_common.h"
 #include "google/protobuf/util/json_util.h"
@@ -37,6 +42,10 @@ ABSL_FLAG(std::optional<int>, patience, std::nullopt,
           "Blocks that must agree, for the patience policy");
 ABSL_FLAG(int, max_layers, 0, "Run at most this many blocks (0: all)");
 ABSL_FLAG(int, batch, 32, "Inputs per request when reading stdin");
+ABSL_FLAG(bool, stream, false,
+          "Reading stdin: send the requests on one ClassifyStream or "
+          "RegressStream instead of a call each (--timeout is then the "
+          "whole stream's)");
 ABSL_FLAG(double, timeout, 30, "Deadline per request, in seconds");
 ABSL_FLAG(std::string, service, "",
           "For health: the service to ask about (\"\": the whole server)");
@@ -101,36 +110,31 @@ class Client {
                 << status.error_message() << "\n";
       return false;
     }
-    const bool json = absl::GetFlag(FLAGS_json);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (json) {
-        std::cout << (regress ? ToJson(regressed.results(i))
-                              : ToJson(classified.results(i)))
-                  << "\n";
-      } else if (regress) {
-        const auto& r = regressed.results(i);
-        std::cout << absl::StrFormat(
-            "%.3f  exit layer %d/%d  latency %s (server %s: queue %s, "
-            "compute %s)  %s\n",
-            r.value(), r.exit_layer(), r.num_layers(), Ms(round_trip_us),
-            Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
-            Ms(r.timing().compute_us()), Describe(inputs[i]));
-      } else {
-        const auto& r = classified.results(i);
-        std::cout << absl::StrFormat(
-            "%s (%.3f)  scores [%s]  exit layer %d/%d  latency %s (server "
-            "%s: queue %s, compute %s)  %s\n",
-            r.label(), r.scores(r.label_index()),
-            absl::StrJoin(r.scores(), ", ",
-                          [](std::string* out, float s) {
-                            absl::StrAppendFormat(out, "%.3f", s);
-                          }),
-            r.exit_layer(), r.num_layers(), Ms(round_trip_us),
-            Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
-            Ms(r.timing().compute_us()), Describe(inputs[i]));
-      }
+    if (regress) {
+      PrintResults(regressed, inputs, round_trip_us);
+    } else {
+      PrintResults(classified, inputs, round_trip_us);
     }
     return true;
+  }
+
+  // Sends each batch as one request on a single stream: a writer thread
+  // sends while this thread prints the answers, which come in request order.
+  // A failed request is reported and the stream goes on.
+  bool PredictStream(
+      bool regress,
+      const std::vector<std::vector<beex::v1::TextInput>>& batches,
+      const beex::v1::ExitSettings& exit) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    if (regress) {
+      return RunStream<beex::v1::RegressRequest,
+                       beex::v1::RegressStreamResponse>(
+          stub_->RegressStream(&context), batches, exit);
+    }
+    return RunStream<beex::v1::ClassifyRequest,
+                     beex::v1::ClassifyStreamResponse>(
+        stub_->ClassifyStream(&context), batches, exit);
   }
 
   bool Info(bool list) {
@@ -162,6 +166,110 @@ class Client {
   }
 
  private:
+  template <typename Request, typename StreamResponse>
+  static bool RunStream(
+      std::unique_ptr<grpc::ClientReaderWriter<Request, StreamResponse>> stream,
+      const std::vector<std::vector<beex::v1::TextInput>>& batches,
+      const beex::v1::ExitSettings& exit) {
+    using Clock = std::chrono::steady_clock;
+    absl::Mutex mu;
+    std::deque<Clock::time_point> sent;  // one per request not yet answered
+    std::thread writer([&] {
+      for (const auto& batch : batches) {
+        Request request;
+        request.set_model(absl::GetFlag(FLAGS_model));
+        *request.mutable_inputs() = {batch.begin(), batch.end()};
+        *request.mutable_exit() = exit;
+        {
+          absl::MutexLock lock(&mu);
+          sent.push_back(Clock::now());
+        }
+        if (!stream->Write(request)) break;  // the stream ended
+      }
+      stream->WritesDone();
+    });
+    bool ok = true;
+    size_t answered = 0;
+    StreamResponse answer;
+    while (stream->Read(&answer)) {
+      Clock::time_point start;
+      {
+        absl::MutexLock lock(&mu);
+        start = sent.front();
+        sent.pop_front();
+      }
+      const auto round_trip_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
+                                                                start)
+              .count();
+      const auto& inputs = batches[answered++];
+      if (answer.code() != 0) {
+        std::cerr << "request " << answered << ": error: "
+                  << CodeName(static_cast<grpc::StatusCode>(answer.code()))
+                  << ": " << answer.error_message() << "\n";
+        ok = false;
+        continue;
+      }
+      PrintResults(answer.response(), inputs, round_trip_us);
+    }
+    writer.join();
+    const grpc::Status status = stream->Finish();
+    if (!status.ok()) {
+      std::cerr << "error: " << CodeName(status.error_code()) << ": "
+                << status.error_message() << " (after " << answered << " of "
+                << batches.size() << " requests)\n";
+      return false;
+    }
+    return ok;
+  }
+
+  static void PrintResults(const beex::v1::RegressResponse& response,
+                           const std::vector<beex::v1::TextInput>& inputs,
+                           int64_t round_trip_us) {
+    // One result per input, in order; min() in case a server broke that.
+    const int n =
+        std::min(response.results_size(), static_cast<int>(inputs.size()));
+    for (int i = 0; i < n; ++i) {
+      const auto& r = response.results(i);
+      if (absl::GetFlag(FLAGS_json)) {
+        std::cout << ToJson(r) << "\n";
+        continue;
+      }
+      std::cout << absl::StrFormat(
+          "%.3f  exit layer %d/%d  latency %s (server %s: queue %s, "
+          "compute %s)  %s\n",
+          r.value(), r.exit_layer(), r.num_layers(), Ms(round_trip_us),
+          Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
+          Ms(r.timing().compute_us()), Describe(inputs[i]));
+    }
+  }
+
+  static void PrintResults(const beex::v1::ClassifyResponse& response,
+                           const std::vector<beex::v1::TextInput>& inputs,
+                           int64_t round_trip_us) {
+    // One result per input, in order; min() in case a server broke that.
+    const int n =
+        std::min(response.results_size(), static_cast<int>(inputs.size()));
+    for (int i = 0; i < n; ++i) {
+      const auto& r = response.results(i);
+      if (absl::GetFlag(FLAGS_json)) {
+        std::cout << ToJson(r) << "\n";
+        continue;
+      }
+      std::cout << absl::StrFormat(
+          "%s (%.3f)  scores [%s]  exit layer %d/%d  latency %s (server "
+          "%s: queue %s, compute %s)  %s\n",
+          r.label(), r.scores(r.label_index()),
+          absl::StrJoin(r.scores(), ", ",
+                        [](std::string* out, float s) {
+                          absl::StrAppendFormat(out, "%.3f", s);
+                        }),
+          r.exit_layer(), r.num_layers(), Ms(round_trip_us),
+          Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
+          Ms(r.timing().compute_us()), Describe(inputs[i]));
+    }
+  }
+
   static std::string Describe(const beex::v1::TextInput& in) {
     return in.has_text_pair()
                ? absl::StrCat("\"", in.text(), "\" / \"", in.text_pair(), "\"")
@@ -200,7 +308,7 @@ int main(int argc, char** argv) {
       "  beex-client classify --model NAME TEXT [TEXT_PAIR]\n"
       "  beex-client regress --model NAME TEXT [TEXT_PAIR]\n"
       "  beex-client {classify|regress} --model NAME < FILE   (one input per "
-      "line; a tab separates a pair)\n"
+      "line; a tab separates a pair; --stream sends them on one stream)\n"
       "  beex-client info --model NAME\n"
       "  beex-client list\n"
       "  beex-client health [--service NAME]   (exit 0 only when SERVING)");
@@ -248,19 +356,22 @@ int main(int argc, char** argv) {
     return client.Predict(regress, {in}, exit) ? 0 : 1;
   }
   // One input per line from stdin, sent in requests of --batch inputs.
-  bool ok = true;
-  std::vector<beex::v1::TextInput> pending;
+  std::vector<std::vector<beex::v1::TextInput>> batches;
   const size_t batch = std::max(1, absl::GetFlag(FLAGS_batch));
   std::string line;
   while (std::getline(std::cin, line)) {
     auto in = beex::client::ParseInputLine(line);
     if (!in) continue;
-    pending.push_back(*std::move(in));
-    if (pending.size() == batch) {
-      ok = client.Predict(regress, pending, exit) && ok;
-      pending.clear();
-    }
+    if (batches.empty() || batches.back().size() == batch)
+      batches.emplace_back();
+    batches.back().push_back(*std::move(in));
   }
-  if (!pending.empty()) ok = client.Predict(regress, pending, exit) && ok;
+  if (absl::GetFlag(FLAGS_stream)) {
+    return client.PredictStream(regress, batches, exit) ? 0 : 1;
+  }
+  bool ok = true;
+  for (const auto& inputs : batches) {
+    ok = client.Predict(regress, inputs, exit) && ok;
+  }
   return ok ? 0 : 1;
 }

@@ -44,6 +44,20 @@ for line in sys.stdin:
     assert len(r["scores"]) == 2 and int(r["timing"]["total_us"]) > 0, r
 ' <<<"$out" || fail "stdin --json output"
 
+# --stream: the same lines as requests on one stream, answered in order; a
+# bad request (a blank text) is reported with its number and the rest go on.
+rc=0
+out=$(printf 'great fun\nterrible\n   \nsolid work\n' |
+  client classify --model sst2 --json --batch 1 --stream 2>err.txt) || rc=$?
+echo "$out"
+[[ $rc == 1 ]] || fail "a stream with a bad request exited $rc, not 1"
+[[ $(wc -l <<<"$out") -eq 3 ]] || fail "stream mode: expected 3 results: $out"
+grep -q "^request 3: error: INVALID_ARGUMENT" err.txt || fail "stream error: $(cat err.txt)"
+out=$(printf 'A cat sleeps.\tA cat is sleeping.\nA man cooks.\tA woman sings.\n' |
+  client regress --model stsb --stream --batch 2) || fail "regress on a stream"
+[[ $(grep -c "exit layer" <<<"$out") -eq 2 ]] || fail "regress stream output: $out"
+[[ $(sed -n 1p <<<"$out") =~ A\ cat\ sleeps ]] || fail "stream answers out of order: $out"
+
 out=$(printf 'A cat sleeps.\tA cat is sleeping.\n' | client regress --model stsb)
 [[ $out =~ exit\ layer ]] || fail "pair from stdin: $out"
 
