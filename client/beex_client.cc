@@ -188,13 +188,21 @@ class Client {
       }
       stream->WritesDone();
     });
-    bool ok = true;
+    bool ok = true, surplus = false;
     size_t answered = 0;
     StreamResponse answer;
     while (stream->Read(&answer)) {
       Clock::time_point start;
       {
         absl::MutexLock lock(&mu);
+        if (sent.empty()) {
+          // More answers than requests: a broken server. Read on to the
+          // stream's end rather than leave the writer blocked.
+          if (!surplus) std::cerr << "error: more answers than requests\n";
+          surplus = true;
+          ok = false;
+          continue;
+        }
         start = sent.front();
         sent.pop_front();
       }
