@@ -178,8 +178,6 @@ class AsyncEcho {
     return !(done_ && !reading_ && !writing_ && !finishing_);
   }
 
-  Tag* tags() { return tags_; }
-
  private:
   beex::v1::Inference::AsyncService* service_;
   grpc::ServerCompletionQueue* cq_;

@@ -231,7 +231,9 @@ class Client {
     return ok;
   }
 
-  static void PrintResults(const beex::v1::RegressResponse& response,
+  // One line per result (or its JSON), for a response of either kind.
+  template <typename Response>
+  static void PrintResults(const Response& response,
                            const std::vector<beex::v1::TextInput>& inputs,
                            int64_t round_trip_us) {
     // One result per input, in order; min() in case a server broke that.
@@ -244,38 +246,23 @@ class Client {
         continue;
       }
       std::cout << absl::StrFormat(
-          "%.3f  exit layer %d/%d  latency %s (server %s: queue %s, "
-          "compute %s)  %s\n",
-          r.value(), r.exit_layer(), r.num_layers(), Ms(round_trip_us),
+          "%s  exit layer %d/%d  latency %s (server %s: queue %s, compute "
+          "%s)  %s\n",
+          Prediction(r), r.exit_layer(), r.num_layers(), Ms(round_trip_us),
           Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
           Ms(r.timing().compute_us()), Describe(inputs[i]));
     }
   }
 
-  static void PrintResults(const beex::v1::ClassifyResponse& response,
-                           const std::vector<beex::v1::TextInput>& inputs,
-                           int64_t round_trip_us) {
-    // One result per input, in order; min() in case a server broke that.
-    const int n =
-        std::min(response.results_size(), static_cast<int>(inputs.size()));
-    for (int i = 0; i < n; ++i) {
-      const auto& r = response.results(i);
-      if (absl::GetFlag(FLAGS_json)) {
-        std::cout << ToJson(r) << "\n";
-        continue;
-      }
-      std::cout << absl::StrFormat(
-          "%s (%.3f)  scores [%s]  exit layer %d/%d  latency %s (server "
-          "%s: queue %s, compute %s)  %s\n",
-          r.label(), r.scores(r.label_index()),
-          absl::StrJoin(r.scores(), ", ",
-                        [](std::string* out, float s) {
-                          absl::StrAppendFormat(out, "%.3f", s);
-                        }),
-          r.exit_layer(), r.num_layers(), Ms(round_trip_us),
-          Ms(r.timing().total_us()), Ms(r.timing().queue_us()),
-          Ms(r.timing().compute_us()), Describe(inputs[i]));
-    }
+  static std::string Prediction(const beex::v1::Regression& r) {
+    return absl::StrFormat("%.3f", r.value());
+  }
+  static std::string Prediction(const beex::v1::Classification& r) {
+    return absl::StrFormat(
+        "%s (%.3f)  scores [%s]", r.label(), r.scores(r.label_index()),
+        absl::StrJoin(r.scores(), ", ", [](std::string* out, float s) {
+          absl::StrAppendFormat(out, "%.3f", s);
+        }));
   }
 
   static std::string Describe(const beex::v1::TextInput& in) {

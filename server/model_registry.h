@@ -36,8 +36,8 @@ class ModelRegistry {
                     const BatcherOptions& batching);
 
   // Loads every model again from the path and with the batching it was last
-  // loaded with. Models
-  // that fail keep their old runner; the status names each failure.
+  // loaded with. Models that fail keep their old runner; the status names
+  // each failure.
   absl::Status ReloadAll();
 
   // Runs `fn` on the named runner while no reload can retire it, so that
