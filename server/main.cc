@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/compute_threads.h"
+#include "server/model_config.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::vector<std::string>, model, {},
@@ -41,8 +43,9 @@ ABSL_FLAG(
 ABSL_FLAG(int, batch_threads, 0,
           "Threads per model that cut and compute batches (0: one per core)");
 ABSL_FLAG(int, intra_op_threads, 0,
-          "Compute threads of one batch (0: cores / --batch_threads, at "
-          "least 1, so batches in flight do not oversubscribe the cores)");
+          "Compute threads of one batch (0: cores / the most batch threads "
+          "any model has, at least 1, so batches in flight do not "
+          "oversubscribe the cores)");
 ABSL_FLAG(int, tokenizer_threads, 0,
           "Threads that validate and tokenize requests (0: one per core)");
 ABSL_FLAG(int, max_pending_requests, 1024,
@@ -135,9 +138,11 @@ std::string AllocatorName() {
   return absl::StrCat("jemalloc ", version);
 }
 
-int IntraOpThreadsFromFlags() {
+int IntraOpThreadsFromFlags(std::span<const beex::ModelConfig> models) {
   const int flag = absl::GetFlag(FLAGS_intra_op_threads);
-  return flag > 0 ? flag : beex::IntraOpThreadsSharing(BatchThreadsFromFlags());
+  return flag > 0 ? flag
+                  : beex::DefaultIntraOpThreads(
+                        beex::UsableCores(), BatchThreadsFromFlags(), models);
 }
 
 beex::ServerOptions OptionsFromFlags() {
@@ -232,8 +237,6 @@ int main(int argc, char** argv) {
   // does not pay for it or die of it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // The engine's thread pool is process-wide, set before any model runs.
-  beex::SetIntraOpThreads(IntraOpThreadsFromFlags());
   beex::ServerOptions options = OptionsFromFlags();
   for (const auto& flag : model_flags) {
     auto parsed = beex::ParseModelFlag(flag);
@@ -243,6 +246,8 @@ int main(int argc, char** argv) {
     }
     options.models.push_back(*parsed);
   }
+  // The engine's thread pool is process-wide, set before any model runs.
+  beex::SetIntraOpThreads(IntraOpThreadsFromFlags(options.models));
   const auto& b = options.batching;
   const auto& t = options.transport;
   spdlog::info(

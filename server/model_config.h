@@ -2,6 +2,7 @@
 #define BEEX_SERVER_MODEL_CONFIG_H_
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,14 @@ struct ModelConfig {
 // (max_batch_size, max_batch_tokens, max_batch_delay_us, max_queue,
 // batch_threads), e.g. "stsb=models/stsb.beex,max_batch_size=8".
 absl::StatusOr<ModelConfig> ParseModelFlag(absl::string_view flag);
+
+// Compute threads per batch when --intra_op_threads is 0. The engine's pool
+// is process-wide, so it is sized for the model with the most batch workers
+// (its own batch_threads, or the server's `server_workers`): with fewer,
+// each of that model's concurrent batches would take `cores / server_workers`
+// threads and oversubscribe the cores. At least 1.
+int DefaultIntraOpThreads(int cores, int server_workers,
+                          std::span<const ModelConfig> models);
 
 }  // namespace beex
 

@@ -33,6 +33,14 @@ if "$bin/server/beex-server" --model sst2="$src/models/sst2.beex" \
 fi
 grep -q "cannot read the TLS certificate" "$log" || fail "no reason given for the TLS error"
 
+# The compute pool is sized for the model with the most batch workers, not
+# the server's --batch_threads: sst2's 64 workers get one thread each (the
+# start line is logged before the bad certificate stops the server).
+"$bin/server/beex-server" --batch_threads 1 --model sst2="$src/models/sst2.beex,batch_threads=64" \
+  --tls_cert /nonexistent.pem --tls_key /nonexistent.pem >"$log" 2>&1 || true
+grep -q "1 batch thread(s) per model, 1 intra-op thread(s)" "$log" ||
+  fail "a model's own batch_threads did not size the compute pool"
+
 rc=0
 "$bin/server/beex-server" --model sst2="$src/models/sst2.beex,max_batch=4" >"$log" 2>&1 || rc=$?
 [[ $rc == 2 ]] || fail "an unknown per-model setting exited $rc, not 2"
