@@ -79,6 +79,13 @@ ABSL_FLAG(bool, keepalive_permit_without_calls, false,
 ABSL_FLAG(int, max_connection_age_ms, 0,
           "Close connections after this many ms so that clients re-resolve "
           "and spread over replicas (0: never)");
+ABSL_FLAG(int, max_concurrent_streams, 1024,
+          "Calls one connection may have open at once; a client's further "
+          "calls wait on its side until one ends (0: gRPC's unbounded)");
+ABSL_FLAG(int, transport_memory_mb, 1024,
+          "gRPC's memory quota for its connections' buffers: a message that "
+          "would take it over is refused RESOURCE_EXHAUSTED, not read "
+          "(0: no quota)");
 ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection");
 // Operations.
 ABSL_FLAG(int, metrics_port, -1,
@@ -178,6 +185,11 @@ beex::ServerOptions OptionsFromFlags() {
       absl::GetFlag(FLAGS_keepalive_permit_without_calls);
   o.transport.max_connection_age_ms =
       absl::GetFlag(FLAGS_max_connection_age_ms);
+  o.transport.max_concurrent_streams =
+      std::max(0, absl::GetFlag(FLAGS_max_concurrent_streams));
+  o.transport.memory_bytes =
+      static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_transport_memory_mb)))
+      << 20;
   o.transport.reflection = absl::GetFlag(FLAGS_reflection);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.access_log_per_second = std::max(0.0, absl::GetFlag(FLAGS_access_log));
@@ -256,7 +268,7 @@ int main(int argc, char** argv) {
       "tokenizer threads {}, pending "
       "requests {}, in flight {} MB, per stream {} requests; limits {} inputs "
       "x {} bytes, messages {} "
-      "bytes; {}; "
+      "bytes; {} calls per connection, transport memory {} MB; {}; "
       "keepalive {} ms / {} ms; reflection {}; metrics port {}; access log "
       "{}/s; drain {} s, quiet {} ms; allocator {}; scheduling {}",
       options.models.size(), b.max_batch_size, b.max_batch_tokens,
@@ -268,6 +280,7 @@ int main(int argc, char** argv) {
       options.max_pending_requests, options.max_inflight_bytes >> 20,
       options.max_stream_pending, options.limits.max_inputs,
       options.limits.max_text_bytes, t.max_receive_message_bytes,
+      t.max_concurrent_streams, t.memory_bytes >> 20,
       t.tls_cert_path.empty() ? "plaintext" : "TLS", t.keepalive_time_ms,
       t.keepalive_timeout_ms, t.reflection ? "on" : "off", options.metrics_port,
       options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),

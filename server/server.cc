@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -101,6 +102,15 @@ void ApplyTransport(const TransportOptions& t, grpc::ServerBuilder& builder) {
   if (t.max_connection_age_ms > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                t.max_connection_age_ms);
+  }
+  if (t.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               t.max_concurrent_streams);
+  }
+  if (t.memory_bytes > 0) {
+    grpc::ResourceQuota quota("beex-transport");
+    quota.Resize(t.memory_bytes);
+    builder.SetResourceQuota(quota);
   }
 }
 

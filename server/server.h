@@ -40,6 +40,13 @@ struct TransportOptions {
   // Close connections after this long so that clients re-resolve and spread
   // over new replicas (0: never).
   int max_connection_age_ms = 0;
+  // Open calls per connection (0: gRPC's unbounded). Each holds buffers and
+  // a flow-control window, so without it one connection's memory has no
+  // bound.
+  int max_concurrent_streams = 1024;
+  // gRPC's ResourceQuota for the transport's buffers (0: none). Requests
+  // admitted to the server count against max_inflight_bytes instead.
+  size_t memory_bytes = size_t{1024} << 20;
   bool reflection = true;
 };
 

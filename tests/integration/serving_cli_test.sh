@@ -23,7 +23,8 @@ fail() { echo "FAIL: $*"; cat "$log" 2>/dev/null || true; exit 1; }
 help=$("$bin/server/beex-server" --help 2>&1 || true)
 for flag in max_batch_tokens max_queue tls_cert tls_key keepalive_time_ms \
             max_message_bytes metrics_port access_log drain_seconds reflection \
-            tokenizer_threads intra_op_threads; do
+            tokenizer_threads intra_op_threads max_concurrent_streams \
+            transport_memory_mb; do
   grep -q -- "-$flag" <<<"$help" || fail "--help does not list --$flag"
 done
 
@@ -89,7 +90,8 @@ metrics=$(http "http://127.0.0.1:$mport/metrics")
 grep -q '^beex_requests_total{model="sst2",method="Classify",code="OK"} 32$' <<<"$metrics" \
   || fail "metrics do not count the 32 calls: $(grep requests_total <<<"$metrics")"
 grep -q 'access: .*method=Classify model="sst2"' "$log" || fail "no access log line"
-grep -q "beex-server: 1 model(s); batch" "$log" || fail "configuration not logged"
+grep -q "beex-server: 1 model(s); batch.* 1024 calls per connection, transport memory 1024 MB" "$log" ||
+  fail "configuration not logged"
 # By default one batch worker per core, each computing on one thread: workers
 # times intra-op threads never exceeds the cores.
 grep -Eq "[0-9]+ batch thread\(s\) per model, 1 intra-op thread\(s\)" "$log" \

@@ -389,6 +389,55 @@ TEST_F(ServingTest, InflightBytesBudgetRefusesAtOnceAndFreesOnAnswer) {
   ExpectOneRefusalCounted("inflight_bytes");
 }
 
+// A connection holds at most --max_concurrent_streams calls open: the
+// client's next call waits on its side, never reaching the server, until
+// one ends; none fails for it.
+TEST_F(ServingTest, AConnectionOpensAtMostMaxConcurrentStreamsCalls) {
+  ServerOptions o = Options();
+  o.transport.max_concurrent_streams = 1;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  v1::ClassifyResponse resp;
+  // The connection is up and the client has the server's settings.
+  ASSERT_TRUE(Classify(Sst2(1), &resp).ok());
+  gate_.Close();
+  grpc::Status first, second;
+  std::thread t1 = ClassifyAsync(Sst2(1), &first);
+  ASSERT_TRUE(gate_.AwaitHeld(1));
+  std::thread t2 = ClassifyAsync(Sst2(1), &second);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(Metric(Metrics(), "beex_inflight_requests", {{"model", "sst2"}}),
+            1);
+  gate_.Open();
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(first.ok()) << first.error_message();
+  EXPECT_TRUE(second.ok()) << second.error_message();
+}
+
+// gRPC's memory quota bounds what its connections buffer: a request larger
+// than the quota is refused RESOURCE_EXHAUSTED instead of being read into
+// memory, and requests that fit are served on.
+TEST_F(ServingTest, TransportMemoryQuotaRefusesWhatItCannotBuffer) {
+  ServerOptions o = Options();
+  o.before_batch = nullptr;
+  o.transport.memory_bytes = size_t{1} << 20;
+  o.transport.max_receive_message_bytes = 8 << 20;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  v1::ClassifyRequest big;
+  big.set_model("sst2");
+  const std::string text(15000, 'a');
+  for (int i = 0; i < 250; ++i) big.add_inputs()->set_text(text);
+  ASSERT_GT(big.ByteSizeLong(), size_t{3} << 20);
+  v1::ClassifyResponse resp;
+  const grpc::Status refused = Classify(big, &resp);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.error_message();
+  Connect(grpc::InsecureChannelCredentials());
+  const grpc::Status small = Classify(Sst2(2), &resp);
+  EXPECT_TRUE(small.ok()) << small.error_message();
+  EXPECT_EQ(resp.results_size(), 2);
+}
+
 TEST_F(ServingTest, RequestLimitMustFitTheQueue) {
   ServerOptions o = Options();
   o.limits.max_inputs = 64;
