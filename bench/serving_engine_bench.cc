@@ -4,7 +4,8 @@
 // cutting and computing batches of its own with --intra_op_threads compute
 // threads (the server's --batch_threads and --intra_op_threads; 0: cores /
 // workers). Prints one JSON object: {"inputs_per_second": ..., "batches":
-// ..., "mean_exit_layer": ...}.
+// ..., "mean_exit_layer": ..., "mean_tokens": ...}; the server's
+// beex_batch_tokens over beex_batch_size gives its side's mean tokens.
 //
 //   serving_engine_bench --model models/sst2.beex --inputs texts.txt
 //                        [--batch 32] [--seconds 10] [--workers 1]
@@ -66,10 +67,10 @@ int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(seconds);
-  std::atomic<size_t> done = 0, batches = 0;
+  std::atomic<size_t> done = 0, batches = 0, tokens = 0;
   std::atomic<double> exit_sum = 0;
   auto work = [&](size_t next) {
-    size_t my_done = 0, my_batches = 0;
+    size_t my_done = 0, my_batches = 0, my_tokens = 0;
     double my_exit_sum = 0;
     while (Clock::now() < end) {
       // Tokenizing is part of what the server does per input; count it.
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < batch; ++i, next = (next + 1) % texts.size()) {
         auto tokens = (*model)->Tokenize({texts[next], std::nullopt});
         if (!tokens.ok()) continue;
+        my_tokens += tokens->ids.size();
         prepared.push_back({*std::move(tokens), exit});
       }
       for (const auto& p : (*model)->Predict(prepared)) {
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
     }
     done += my_done;
     batches += my_batches;
+    tokens += my_tokens;
     exit_sum += my_exit_sum;
   };
   std::vector<std::thread> threads;
@@ -99,8 +102,10 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
       "{\"inputs_per_second\": %.2f, \"inputs\": %zu, \"batches\": %zu, "
-      "\"batch\": %zu, \"seconds\": %.3f, \"mean_exit_layer\": %.3f}\n",
+      "\"batch\": %zu, \"seconds\": %.3f, \"mean_exit_layer\": %.3f, "
+      "\"mean_tokens\": %.2f}\n",
       done / elapsed, done.load(), batches.load(), batch, elapsed,
-      done ? exit_sum / done : 0.0);
+      done ? exit_sum / done : 0.0,
+      done ? static_cast<double>(tokens) / done : 0.0);
   return 0;
 }
