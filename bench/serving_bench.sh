@@ -16,7 +16,9 @@
 # in process get the first half of the cores, the load generator the rest, as
 # clients on other machines would be; PIN=0 lets all three share every core,
 # which charges the load generator's CPU to the server. CLOSED_RUNS (3):
-# closed-loop runs whose median is the maximum. STREAM=1: the clients send on
+# closed-loop runs, each between two runs of the engine in process; the
+# median closed loop is the maximum, the median of their ratios to the
+# engine runs beside them the ratio. STREAM=1: the clients send on
 # ClassifyStream/RegressStream (a stream each) instead of unary calls.
 # FLOOR (1): afterwards the same closed loop against grpc_floor_server, the
 # same API computing nothing, whose CPU per input is gRPC's own: the bound
