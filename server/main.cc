@@ -286,6 +286,16 @@ int main(int argc, char** argv) {
       options.access_log_per_second, absl::GetFlag(FLAGS_drain_seconds),
       absl::ToInt64Milliseconds(options.drain_quiet), AllocatorName(),
       sched_getscheduler(0) == SCHED_BATCH ? "SCHED_BATCH" : "default");
+  if (t.memory_bytes > 0 &&
+      t.memory_bytes < static_cast<size_t>(t.max_receive_message_bytes)) {
+    // Legal, and a way to refuse large messages under load; but alone it
+    // silently turns --max_message_bytes into a smaller limit.
+    spdlog::warn(
+        "--transport_memory_mb ({} MB) is below --max_message_bytes ({} "
+        "bytes): gRPC refuses a message larger than its free quota, so the "
+        "largest messages allowed will be refused RESOURCE_EXHAUSTED",
+        t.memory_bytes >> 20, t.max_receive_message_bytes);
+  }
 
   auto server = beex::BeexServer::Create(options);
   if (!server.ok()) {

@@ -42,6 +42,12 @@ grep -q "cannot read the TLS certificate" "$log" || fail "no reason given for th
 grep -q "1 batch thread(s) per model, 1 intra-op thread(s)" "$log" ||
   fail "a model's own batch_threads did not size the compute pool"
 
+# A transport quota below the message limit is allowed, and warned about.
+"$bin/server/beex-server" --model sst2="$src/models/sst2.beex" --transport_memory_mb 1 \
+  --tls_cert /nonexistent.pem --tls_key /nonexistent.pem >"$log" 2>&1 || true
+grep -q "warn.*--transport_memory_mb (1 MB) is below --max_message_bytes (8388608 bytes)" "$log" ||
+  fail "no warning for a transport quota below the message limit"
+
 rc=0
 "$bin/server/beex-server" --model sst2="$src/models/sst2.beex,max_batch=4" >"$log" 2>&1 || rc=$?
 [[ $rc == 2 ]] || fail "an unknown per-model setting exited $rc, not 2"
