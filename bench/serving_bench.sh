@@ -170,15 +170,15 @@ served = sum(r["inputs_per_second"] * r["seconds"] for r in runs)
 ratios = [r["inputs_per_second"] / ((engines[i] + engines[i + 1]) / 2)
           for i, r in enumerate(runs)]
 ratio = statistics.median(ratios)
-engine = {"inputs_per_second": statistics.mean(engines)}
+engine_rate = statistics.mean(engines)
 print(f"gRPC, 64 clients: {closed['inputs_per_second']:.0f} inputs/s, the median of "
       f"{', '.join(str(round(r['inputs_per_second'])) for r in runs)} "
       f"(p50 {closed['p50_ms']:.2f} ms, p99 {closed['p99_ms']:.2f} ms, codes {closed['codes']})")
 print(f"CPU per input at 64 clients: server {server_s / served * 1e6:.0f} us, "
       f"load generator {loadgen_s / served * 1e6:.0f} us")
-print(f"engine in-process: {engine['inputs_per_second']:.0f} inputs/s, the mean of "
+print(f"engine in-process: {engine_rate:.0f} inputs/s, the mean of "
       f"{', '.join(str(round(e)) for e in engines)}")
-drift = (max(engines) - min(engines)) / engine["inputs_per_second"]
+drift = (max(engines) - min(engines)) / engine_rate
 if drift > 0.05:
     print(f"  UNSTEADY: the engine's own rate moved by {drift:.0%} during the run (the "
           "machine's speed drifted); each closed loop is compared with the engine "
@@ -187,7 +187,7 @@ print(f"ratio gRPC / engine: {ratio:.3f}, the median of "
       f"{', '.join(f'{x:.3f}' for x in ratios)}  (target >= 0.90)")
 if floor_served > 0:
     floor_us = floor_cpu / int(sys.argv[6]) / floor_served * 1e6
-    engine_us = int(sys.argv[10]) / engine["inputs_per_second"] * 1e6
+    engine_us = int(sys.argv[10]) / engine_rate * 1e6
     print(f"gRPC floor (a server of the same API computing nothing, same core, "
           f"same clients): {floor_us:.0f} us of server CPU per input; engine in process "
           f"{engine_us:.0f} us per input, so no gRPC server could pass a ratio of "
