@@ -161,6 +161,11 @@ class LoadGenerator {
         regress_(absl::GetFlag(FLAGS_method) == "regress"),
         stream_(absl::GetFlag(FLAGS_stream)),
         batch_(std::max(1, absl::GetFlag(FLAGS_batch))) {}
+  // A level returns once every call is recorded, while gRPC may still be
+  // freeing the last ones; the channel goes (with stub_) only after them.
+  ~LoadGenerator() { live_calls_->AwaitNone(); }
+  LoadGenerator(const LoadGenerator&) = delete;
+  LoadGenerator& operator=(const LoadGenerator&) = delete;
 
   LevelResult Closed(int concurrency) {
     auto loop = std::make_shared<ClosedLoop>();
@@ -294,7 +299,45 @@ class LoadGenerator {
     }
   }
 
+  // Counts the unary calls alive. A call's ClientContext holds the channel,
+  // and gRPC 1.51 destroys the channel's callback queue when the last
+  // reference goes, the queue its own thread is polling: dropped by a call
+  // freed in its callback, on that thread, the queue is freed under it
+  // (TSan: heap-use-after-free in grpc_completion_queue_next; ASan: a double
+  // free). So the load generator keeps its channel until no call is left.
+  class LiveCalls {
+   public:
+    void Add() {
+      absl::MutexLock lock(&mu_);
+      ++live_;
+    }
+    void Remove() {
+      absl::MutexLock lock(&mu_);
+      --live_;
+    }
+    void AwaitNone() {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](int64_t* n) { return *n == 0; }, &live_));
+    }
+
+   private:
+    absl::Mutex mu_;
+    int64_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  };
+
   struct Call {
+    explicit Call(std::shared_ptr<LiveCalls> live) : counted(std::move(live)) {}
+    // The first member, so it is let go after the context.
+    struct Counted {
+      explicit Counted(std::shared_ptr<LiveCalls> l) : live(std::move(l)) {
+        live->Add();
+      }
+      ~Counted() { live->Remove(); }
+      Counted(const Counted&) = delete;
+      Counted& operator=(const Counted&) = delete;
+      std::shared_ptr<LiveCalls> live;
+    } counted;
     grpc::ClientContext context;
     v1::ClassifyRequest classify;
     v1::ClassifyResponse classified;
@@ -347,7 +390,7 @@ class LoadGenerator {
 
   void Attempt(std::shared_ptr<Recorder> rec, Clock::time_point sent,
                size_t first, int attempt, std::function<void()> then) {
-    auto call = std::make_shared<Call>();
+    auto call = std::make_shared<Call>(live_calls_);
     call->context.set_deadline(std::chrono::system_clock::now() + Timeout());
     auto done = [this, rec, sent, first, attempt, call,
                  then = std::move(then)](grpc::Status status) mutable {
@@ -395,6 +438,7 @@ class LoadGenerator {
     }
   }
 
+  std::shared_ptr<LiveCalls> live_calls_ = std::make_shared<LiveCalls>();
   std::unique_ptr<v1::Inference::Stub> stub_;
   std::vector<v1::TextInput> inputs_;
   v1::ExitSettings exit_;

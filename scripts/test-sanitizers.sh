@@ -3,6 +3,7 @@
 #   scripts/test-sanitizers.sh [PRESET...]   (default: asan-ubsan)
 #     asan-ubsan  every test, AddressSanitizer + UndefinedBehaviorSanitizer
 #     tsan        the batcher, server, serving, stream, bad-input, fault-injection,
+#                 load generator (server gone mid-run),
 #                 metrics, access log and HTTP tests under ThreadSanitizer,
 #                 on an instrumented build of gRPC (scripts/build-tsan-grpc.sh,
 #                 once per checkout, about 7 minutes)

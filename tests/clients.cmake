@@ -8,3 +8,7 @@ endforeach()
 add_test(NAME loadgen_test
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/loadgen_test.sh
                  ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+
+add_test(NAME loadgen_server_gone_test
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/loadgen_server_gone_test.sh
+                 ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
