@@ -148,8 +148,8 @@ std::string AllocatorName() {
 int IntraOpThreadsFromFlags(std::span<const beex::ModelConfig> models) {
   const int flag = absl::GetFlag(FLAGS_intra_op_threads);
   return flag > 0 ? flag
-                  : beex::DefaultIntraOpThreads(
-                        beex::UsableCores(), BatchThreadsFromFlags(), models);
+                  : beex::IntraOpThreadsSharing(beex::BusiestModelWorkers(
+                        BatchThreadsFromFlags(), models));
 }
 
 beex::ServerOptions OptionsFromFlags() {

@@ -94,17 +94,14 @@ absl::StatusOr<ModelConfig> ParseModelFlag(absl::string_view flag) {
   return config;
 }
 
-int DefaultIntraOpThreads(int cores, int server_workers,
-                          std::span<const ModelConfig> models) {
-  int most_workers = std::max(1, server_workers);
-  if (!models.empty()) {
-    most_workers = 1;
-    for (const ModelConfig& m : models) {
-      most_workers = std::max(most_workers,
-                              m.batching.num_workers.value_or(server_workers));
-    }
+int BusiestModelWorkers(int server_workers,
+                        std::span<const ModelConfig> models) {
+  if (models.empty()) return std::max(1, server_workers);
+  int most = 1;
+  for (const ModelConfig& m : models) {
+    most = std::max(most, m.batching.num_workers.value_or(server_workers));
   }
-  return std::max(1, cores / most_workers);
+  return most;
 }
 
 }  // namespace beex

@@ -39,13 +39,13 @@ struct ModelConfig {
 // batch_threads), e.g. "stsb=models/stsb.beex,max_batch_size=8".
 absl::StatusOr<ModelConfig> ParseModelFlag(absl::string_view flag);
 
-// Compute threads per batch when --intra_op_threads is 0. The engine's pool
-// is process-wide, so it is sized for the model with the most batch workers
-// (its own batch_threads, or the server's `server_workers`): with fewer,
-// each of that model's concurrent batches would take `cores / server_workers`
-// threads and oversubscribe the cores. At least 1.
-int DefaultIntraOpThreads(int cores, int server_workers,
-                          std::span<const ModelConfig> models);
+// The most batches that one model computes at once: its own batch_threads,
+// or the server's `server_workers` where it has none. The engine's compute
+// pool is process-wide, so --intra_op_threads 0 shares the cores among this
+// many batches (IntraOpThreadsSharing): sized for fewer, that model's
+// concurrent batches would oversubscribe the cores.
+int BusiestModelWorkers(int server_workers,
+                        std::span<const ModelConfig> models);
 
 }  // namespace beex
 

@@ -13,7 +13,8 @@ beex_kernel_test(bgemm_kernel_test unit/bgemm_kernel_test.cc)
 beex_kernel_test(linear_kernel_test unit/linear_kernel_test.cc)
 beex_kernel_test(scratch_test unit/scratch_test.cc)
 beex_kernel_test(threads_test unit/threads_test.cc)
-# Not a kernel, but engine-only too: the container CPU limit threads size by.
+# Not a kernel, but engine-only too: the container CPU limit threads size by,
+# and how the cores are shared among batches.
 beex_kernel_test(cpu_quota_test unit/cpu_quota_test.cc)
 
 # Activation bits 8 and 1 end to end: Python writes tiny random-weight bundles

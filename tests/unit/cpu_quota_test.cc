@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "engine/compute_threads.h"
 
 namespace beex {
 namespace {
@@ -57,6 +60,17 @@ TEST_F(CgroupCpuLimitTest, V1QuotaOverPeriod) {
 TEST_F(CgroupCpuLimitTest, NoCgroupFilesIsNone) {
   EXPECT_EQ(Limit(), std::nullopt);
   EXPECT_EQ(CgroupCpuLimit("/nonexistent/cgroup"), std::nullopt);
+}
+
+// Threads per batch when several batches compute at once: the cores shared
+// out, never none.
+TEST(IntraOpThreadsSharingTest, SharesTheUsableCoresAmongBatches) {
+  const int cores = UsableCores();
+  ASSERT_GE(cores, 1);
+  EXPECT_EQ(IntraOpThreadsSharing(1), cores);
+  EXPECT_EQ(IntraOpThreadsSharing(0), cores);
+  EXPECT_EQ(IntraOpThreadsSharing(2), std::max(1, cores / 2));
+  EXPECT_EQ(IntraOpThreadsSharing(cores + 1), 1);
 }
 
 }  // namespace

@@ -76,22 +76,22 @@ TEST(ParseModelFlagTest, RefusesWhatItCannotReadAndSaysWhy) {
 
 // The engine's compute pool is process-wide: it is sized for the model that
 // runs the most batches at once, or that model oversubscribes the cores.
-TEST(DefaultIntraOpThreadsTest, SharesTheCoresAmongTheBusiestModelsWorkers) {
+TEST(BusiestModelWorkersTest, CountsEachModelsOwnWorkersOrTheServers) {
   auto one_worker = ParseModelFlag("a=a.beex,batch_threads=1");
   auto four_workers = ParseModelFlag("b=b.beex,batch_threads=4");
   auto server_default = ParseModelFlag("c=c.beex");
   ASSERT_TRUE(one_worker.ok() && four_workers.ok() && server_default.ok());
   const std::vector<ModelConfig> mixed = {*one_worker, *four_workers,
                                           *server_default};
-  EXPECT_EQ(DefaultIntraOpThreads(8, 1, mixed), 2);
+  EXPECT_EQ(BusiestModelWorkers(1, mixed), 4);
   // A model left on the server's workers counts with them.
   const std::vector<ModelConfig> few = {*one_worker, *server_default};
-  EXPECT_EQ(DefaultIntraOpThreads(8, 2, few), 4);
+  EXPECT_EQ(BusiestModelWorkers(2, few), 2);
   // Only models' own settings: the server's flag applies to none of them.
   const std::vector<ModelConfig> own = {*one_worker};
-  EXPECT_EQ(DefaultIntraOpThreads(8, 4, own), 8);
-  EXPECT_EQ(DefaultIntraOpThreads(8, 2, {}), 4);
-  EXPECT_EQ(DefaultIntraOpThreads(2, 1, mixed), 1);  // never below one
+  EXPECT_EQ(BusiestModelWorkers(4, own), 1);
+  EXPECT_EQ(BusiestModelWorkers(2, {}), 2);
+  EXPECT_EQ(BusiestModelWorkers(0, {}), 1);  // never below one
 }
 
 }  // namespace
