@@ -399,11 +399,14 @@ class LoadGenerator {
         // An immediate resend through a round-robin balancer lands on the
         // same draining replica one time in N; backing off gives the
         // balancer time to take it out.
+        // The failed call stays counted in LiveCalls until the resend is
+        // under way: the generator must not go while a resend is waiting.
         auto alarm = std::make_shared<grpc::Alarm>();
         alarm->Set(std::chrono::system_clock::now() + Backoff(attempt),
-                   [this, rec, sent, first, attempt, alarm,
+                   [this, rec, sent, first, attempt, alarm, call,
                     then = std::move(then)](bool) mutable {
                      Attempt(rec, sent, first, attempt + 1, std::move(then));
+                     call.reset();
                      // The alarm holds this callback, which holds the
                      // alarm: let go here (gRPC allows it) or both leak.
                      alarm.reset();

@@ -57,6 +57,10 @@ class LoadStreamImpl final
   LoadStreamImpl(const StartRpc& start, MakeRequest make)
       : make_(std::move(make)) {
     start(&context_, this);
+    // Send and Close start writes from outside the reactions: without a
+    // hold gRPC may free the call between their check that the stream is
+    // still on and the write.
+    this->AddHold();
     this->StartRead(&answer_);
     this->StartCall();
   }
@@ -67,13 +71,14 @@ class LoadStreamImpl final
     Request* write = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      if (!done_) {
+      if (!over_) {
         waiting_.push_back(std::move(on_answer));
         unsent_.push_back(std::move(request));
         if (!writing_) {
           writing_ = true;
           current_ = PopUnsentLocked();
           write = current_.get();
+          ++starting_;
         }
         on_answer = nullptr;
       }
@@ -84,6 +89,7 @@ class LoadStreamImpl final
       on_answer({grpc::StatusCode::UNAVAILABLE, 0, 0, true});
     } else if (write != nullptr) {
       this->StartWrite(write);
+      Started();
     }
   }
 
@@ -91,10 +97,12 @@ class LoadStreamImpl final
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
-      if (writing_ || half_closed_ || done_) return;
+      if (writing_ || half_closed_ || over_) return;
       half_closed_ = true;
+      ++starting_;
     }
     this->StartWritesDone();
+    Started();
   }
 
   void AwaitDone(absl::Time deadline) override {
@@ -106,6 +114,23 @@ class LoadStreamImpl final
   }
 
  private:
+  // An operation started from outside the reactions has been handed to
+  // gRPC; the last one after the stream is over lets go of the hold.
+  void Started() {
+    bool release = false;
+    {
+      absl::MutexLock lock(&mu_);
+      --starting_;
+      release = ReleaseHoldLocked();
+    }
+    if (release) this->RemoveHold();
+  }
+  bool ReleaseHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!over_ || starting_ > 0 || !held_) return false;
+    held_ = false;
+    return true;
+  }
+
   std::unique_ptr<Request> PopUnsentLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto next = std::move(unsent_.front());
@@ -134,7 +159,18 @@ class LoadStreamImpl final
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream is over; OnDone follows
+    if (!ok) {
+      // The stream is over: nothing more starts on it, and once what was
+      // being started has been, OnDone may follow.
+      bool release = false;
+      {
+        absl::MutexLock lock(&mu_);
+        over_ = true;
+        release = ReleaseHoldLocked();
+      }
+      if (release) this->RemoveHold();
+      return;
+    }
     StreamAnswer answer;
     answer.code = static_cast<grpc::StatusCode>(answer_.code());
     for (const auto& r : answer_.response().results()) {
@@ -163,7 +199,7 @@ class LoadStreamImpl final
         status.ok() ? grpc::StatusCode::UNKNOWN : status.error_code();
     for (auto& on_answer : unanswered) on_answer({code, 0, 0, true});
     absl::MutexLock lock(&mu_);
-    done_ = true;
+    over_ = done_ = true;
   }
 
   const MakeRequest make_;
@@ -177,6 +213,12 @@ class LoadStreamImpl final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
+  // No more operations start: the read side ended.
+  bool over_ ABSL_GUARDED_BY(mu_) = false;
+  // Operations Send or Close decided to start and have not yet handed to
+  // gRPC.
+  int starting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool held_ ABSL_GUARDED_BY(mu_) = true;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -216,10 +216,10 @@ class StreamCall final : public EndableStream,
       absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
     }
-    if (!ok) {
-      OnCancel();  // the client is gone; nothing more can be written
-      return;
-    }
+    // A failed write means the client is gone. gRPC may have run OnCancel
+    // already, while this write was in flight, where Pump could not finish
+    // the stream: pump in any case.
+    if (!ok) OnCancel();
     Pump();
   }
 
