@@ -106,10 +106,9 @@ class LoadStreamImpl final
   }
 
   void AwaitDone(absl::Time deadline) override {
-    absl::MutexLock lock(&mu_);
-    if (!mu_.AwaitWithDeadline(absl::Condition(&done_), deadline)) {
+    if (!done_->AwaitWithDeadline(deadline)) {
       context_.TryCancel();
-      mu_.Await(absl::Condition(&done_));
+      done_->AwaitWithDeadline(absl::InfiniteFuture());
     }
   }
 
@@ -188,9 +187,19 @@ class LoadStreamImpl final
   }
 
   void OnDone(const grpc::Status& status) override {
+    AnswerTheUnanswered(status);
+    // The owner may destroy this stream as soon as AwaitDone returns, which
+    // can be while this thread is still inside the unlock that woke it: the
+    // signal outlives the stream by the copy held here.
+    const std::shared_ptr<DoneSignal> done = done_;
+    done->Notify();
+  }
+
+  void AnswerTheUnanswered(const grpc::Status& status) {
     std::deque<OnAnswer> unanswered;
     {
       absl::MutexLock lock(&mu_);
+      over_ = true;
       unanswered.swap(waiting_);
     }
     // A stream that ends OK has answered everything; one that ends
@@ -198,9 +207,26 @@ class LoadStreamImpl final
     const grpc::StatusCode code =
         status.ok() ? grpc::StatusCode::UNKNOWN : status.error_code();
     for (auto& on_answer : unanswered) on_answer({code, 0, 0, true});
-    absl::MutexLock lock(&mu_);
-    over_ = done_ = true;
   }
+
+  // Whether the stream is over, in a state of its own so that signalling it
+  // never touches the stream after the owner may have freed it.
+  class DoneSignal {
+   public:
+    void Notify() {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    // False if the deadline passed first.
+    bool AwaitWithDeadline(absl::Time deadline) {
+      absl::MutexLock lock(&mu_);
+      return mu_.AwaitWithDeadline(absl::Condition(&done_), deadline);
+    }
+
+   private:
+    absl::Mutex mu_;
+    bool done_ ABSL_GUARDED_BY(mu_) = false;
+  };
 
   const MakeRequest make_;
   grpc::ClientContext context_;
@@ -219,7 +245,7 @@ class LoadStreamImpl final
   // gRPC.
   int starting_ ABSL_GUARDED_BY(mu_) = 0;
   bool held_ ABSL_GUARDED_BY(mu_) = true;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  const std::shared_ptr<DoneSignal> done_ = std::make_shared<DoneSignal>();
 };
 
 }  // namespace beex::client
