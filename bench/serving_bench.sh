@@ -11,7 +11,9 @@
 # DELAY_US (2000), WORKERS (batch workers, the server's --batch_threads;
 # default one per server core) and INTRA (--intra_op_threads; 0: cores /
 # WORKERS), the same on both sides so the engine in process computes with the
-# threads the server does; SERVER_FLAGS (more beex-server flags).
+# threads the server does; SERVER_FLAGS (more beex-server flags); POLICY (an
+# exit policy for both sides instead of the model's default, e.g. none: every
+# block, which is how the ratio depends on the compute per input).
 # PIN (default 1 on machines of 2 or more cores): the server and the engine
 # in process get the first half of the cores, the load generator the rest, as
 # clients on other machines would be; PIN=0 lets all three share every core,
@@ -65,7 +67,7 @@ if [[ -z $inputs ]]; then
 fi
 echo "inputs: $(wc -l <"$inputs") texts from $inputs, $per_request per request" \
   "$( ((stream)) && echo "on a stream per client" || echo "in unary calls"); model $model;" \
-  "batch $batch; $workers batch worker(s), intra-op threads $intra (0: cores / workers);" \
+  "batch $batch; exit policy ${POLICY:-default}; $workers batch worker(s), intra-op threads $intra (0: cores / workers);" \
   "${seconds}s per run"
 if ((pin)); then
   echo "cores: server and engine in process on $server_cpus, load generator on $loadgen_cpus"
@@ -76,7 +78,7 @@ fi
 engine_in_process() {
   "${on_server_cpus[@]}" "$build/tests/serving_engine_bench" --model "$src/models/$model.beex" \
     --inputs "$inputs" --batch "$batch" --seconds "$seconds" \
-    --workers "$workers" --intra_op_threads "$intra"
+    --workers "$workers" --intra_op_threads "$intra" ${POLICY:+--policy "$POLICY"}
 }
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -94,7 +96,7 @@ loadgen() {  # CPU_TIME_FILE FLAGS...: its user and system seconds go to the fil
   shift
   "${on_loadgen_cpus[@]}" /usr/bin/time -f "%U %S" -o "$cpu_time" "$build/client/beex-loadgen" \
     --addr "127.0.0.1:$port" --model "$model" --inputs "$inputs" --batch "$per_request" \
-    --duration "$seconds" $( ((stream)) && echo --stream) "$@"
+    --duration "$seconds" $( ((stream)) && echo --stream) ${POLICY:+--policy "$POLICY"} "$@"
 }
 # utime + stime of the server, in clock ticks (proc(5)).
 server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }

@@ -9,7 +9,10 @@
 //
 //   serving_engine_bench --model models/sst2.beex --inputs texts.txt
 //                        [--batch 32] [--seconds 10] [--workers 1]
-//                        [--intra_op_threads 0]
+//                        [--intra_op_threads 0] [--policy none]
+// --policy: an exit policy other than the model's default, with that
+// policy's own defaults, as the server resolves a request naming one
+// (beex-loadgen --policy); "none" computes every block.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "engine/compute_threads.h"
+#include "engine/exit_policy.h"
 #include "engine/model.h"
 
 namespace {
@@ -63,7 +67,16 @@ int main(int argc, char** argv) {
   const int intra = std::stoi(Arg(argc, argv, "intra_op_threads", "0"));
   beex::SetIntraOpThreads(intra > 0 ? intra
                                     : beex::IntraOpThreadsSharing(workers));
-  const beex::ExitSettings exit = (*model)->spec().default_exit;
+  beex::ExitSettings exit = (*model)->spec().default_exit;
+  if (const std::string policy = Arg(argc, argv, "policy", "");
+      !policy.empty()) {
+    auto kind = beex::ParseExitPolicy(policy);
+    if (!kind.ok()) {
+      std::fprintf(stderr, "%s\n", kind.status().ToString().c_str());
+      return 2;
+    }
+    if (*kind != exit.policy) exit = beex::ExitSettings{*kind, 0.0f, 1, 0};
+  }
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(seconds);
