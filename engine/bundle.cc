@@ -218,7 +218,9 @@ absl::StatusOr<std::vector<float>> Bundle::Floats(
   if (!raw.ok()) return raw.status();
   std::vector<float> out(raw->size() / (dtype == "f16" ? 2 : 4));
   if (dtype == "f32") {
-    std::memcpy(out.data(), raw->data(), raw->size());
+    // A tensor may have no elements, and memcpy's pointers must not be null
+    // even for no bytes (found by bundle_fuzz).
+    if (!raw->empty()) std::memcpy(out.data(), raw->data(), raw->size());
   } else {
     for (size_t i = 0; i < out.size(); ++i) {
       uint16_t h;
