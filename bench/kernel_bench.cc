@@ -102,6 +102,31 @@ void BM_QuantizeRowU8(benchmark::State& state) {
   state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
 }
 
+// The selective learn-forget gate, sigmoid(g) * tanh(c), on 64 rows of the
+// gate and candidate halves of width f, one ISA build.
+void BM_GateRow(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  const int64_t m = 64, f = state.range(1);
+  if (!beex::bgemm::IsaSupported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  std::mt19937 rng(5);
+  const auto gc = RandomFloats(m * 2 * f, rng);
+  std::vector<float> out(m * f);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < m; ++r) {
+      kernels.gate_row(gc.data() + r * 2 * f, f, out.data() + r * f);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["floats/s"] =
+      benchmark::Counter(static_cast<double>(m * f) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+}
+
 // Self-attention of one sample of s tokens (hidden 128, 4 heads), one ISA
 // build of the dense kernels. Counter MACs/s: the two products' 2 s^2 h.
 void BM_Attention(benchmark::State& state) {
@@ -185,6 +210,7 @@ BENCHMARK(BM_Linear)->Apply([](auto* b) { ModelShapes(b, {32, 8, 1}); });
 BENCHMARK(BM_LinearInt8OneDnn)->Apply([](auto* b) { ModelShapes(b, {8}); });
 BENCHMARK(BM_Attention)->ArgsProduct({{0, 1, 2}, {20, 33, 64}});
 BENCHMARK(BM_QuantizeRowU8)->ArgsProduct({{0, 1, 2}, {128, 256}});
+BENCHMARK(BM_GateRow)->ArgsProduct({{0, 1, 2}, {256, 512}});
 BENCHMARK(BM_Binarize)
     ->Args({0, 1280, 128})
     ->Args({1, 1280, 128})
