@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", kind.status().ToString().c_str());
       return 2;
     }
-    if (*kind != exit.policy) exit = beex::ExitSettings{*kind, 0.0f, 1, 0};
+    exit = beex::WithPolicy(exit, *kind);
   }
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();

@@ -34,6 +34,11 @@ absl::StatusOr<ExitPolicyKind> ParseExitPolicy(std::string_view name) {
       "' (none, entropy, confidence, patience, entropy_reduction, learned)"));
 }
 
+ExitSettings WithPolicy(const ExitSettings& defaults, ExitPolicyKind policy) {
+  if (policy == defaults.policy) return defaults;
+  return ExitSettings{policy, 0.0f, 1, 0};
+}
+
 const char* ExitPolicyName(ExitPolicyKind kind) {
   for (const auto& p : kPolicyNames) {
     if (p.kind == kind) return p.name;

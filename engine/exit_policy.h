@@ -28,6 +28,11 @@ struct ExitSettings {
 };
 
 absl::StatusOr<ExitPolicyKind> ParseExitPolicy(std::string_view name);
+
+// `defaults` with `policy` asked for: the same policy keeps the defaults'
+// threshold and patience; another brings its own (threshold 0, patience 1),
+// since the defaults' threshold was calibrated for their policy alone.
+ExitSettings WithPolicy(const ExitSettings& defaults, ExitPolicyKind policy);
 const char* ExitPolicyName(ExitPolicyKind kind);
 
 // Checks settings against a model with `layers` blocks; the message names

@@ -45,7 +45,7 @@ absl::StatusOr<ExitSettings> ResolveExit(const v1::ExitSettings& req,
   if (req.policy() != v1::EXIT_POLICY_UNSPECIFIED) {
     auto kind = FromProto(req.policy());
     if (!kind.ok()) return kind.status();
-    if (*kind != s.policy) s = ExitSettings{*kind, 0.0f, 1, 0};
+    s = WithPolicy(s, *kind);
   }
   if (req.has_threshold()) s.threshold = req.threshold();
   if (req.has_patience())

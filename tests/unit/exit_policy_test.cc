@@ -130,6 +130,19 @@ TEST(ParseExitPolicyTest, RoundTripsEveryName) {
   EXPECT_FALSE(ParseExitPolicy("sometimes").ok());
 }
 
+TEST(WithPolicyTest, SamePolicyKeepsTheDefaultsAnotherBringsItsOwn) {
+  const ExitSettings defaults{ExitPolicyKind::kLearned, 0.3f, 2, 4};
+  const ExitSettings same = WithPolicy(defaults, ExitPolicyKind::kLearned);
+  EXPECT_EQ(same.threshold, 0.3f);
+  EXPECT_EQ(same.patience, 2);
+  EXPECT_EQ(same.max_layers, 4);
+  const ExitSettings other = WithPolicy(defaults, ExitPolicyKind::kNone);
+  EXPECT_EQ(other.policy, ExitPolicyKind::kNone);
+  EXPECT_EQ(other.threshold, 0.0f);
+  EXPECT_EQ(other.patience, 1);
+  EXPECT_EQ(other.max_layers, 0);
+}
+
 TEST(ValidateExitForModelTest, LearnedNeedsLearningToExitHeads) {
   ModelSpec spec;
   spec.name = "plain";
