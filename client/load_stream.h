@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace beex::client {
@@ -106,9 +107,9 @@ class LoadStreamImpl final
   }
 
   void AwaitDone(absl::Time deadline) override {
-    if (!done_->AwaitWithDeadline(deadline)) {
+    if (!done_->WaitForNotificationWithDeadline(deadline)) {
       context_.TryCancel();
-      done_->AwaitWithDeadline(absl::InfiniteFuture());
+      done_->WaitForNotification();
     }
   }
 
@@ -191,7 +192,7 @@ class LoadStreamImpl final
     // The owner may destroy this stream as soon as AwaitDone returns, which
     // can be while this thread is still inside the unlock that woke it: the
     // signal outlives the stream by the copy held here.
-    const std::shared_ptr<DoneSignal> done = done_;
+    const std::shared_ptr<absl::Notification> done = done_;
     done->Notify();
   }
 
@@ -208,25 +209,6 @@ class LoadStreamImpl final
         status.ok() ? grpc::StatusCode::UNKNOWN : status.error_code();
     for (auto& on_answer : unanswered) on_answer({code, 0, 0, true});
   }
-
-  // Whether the stream is over, in a state of its own so that signalling it
-  // never touches the stream after the owner may have freed it.
-  class DoneSignal {
-   public:
-    void Notify() {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-    }
-    // False if the deadline passed first.
-    bool AwaitWithDeadline(absl::Time deadline) {
-      absl::MutexLock lock(&mu_);
-      return mu_.AwaitWithDeadline(absl::Condition(&done_), deadline);
-    }
-
-   private:
-    absl::Mutex mu_;
-    bool done_ ABSL_GUARDED_BY(mu_) = false;
-  };
 
   const MakeRequest make_;
   grpc::ClientContext context_;
@@ -245,7 +227,10 @@ class LoadStreamImpl final
   // gRPC.
   int starting_ ABSL_GUARDED_BY(mu_) = 0;
   bool held_ ABSL_GUARDED_BY(mu_) = true;
-  const std::shared_ptr<DoneSignal> done_ = std::make_shared<DoneSignal>();
+  // The stream is over. Its own object, so that signalling it never touches
+  // the stream after the owner may have freed it.
+  const std::shared_ptr<absl::Notification> done_ =
+      std::make_shared<absl::Notification>();
 };
 
 }  // namespace beex::client
