@@ -30,6 +30,25 @@ std::vector<float> RandomFloats(int64_t size, std::mt19937& rng) {
   return v;
 }
 
+// The dense kernels' build for the ISA of range(0), labelled with its name;
+// null, and the benchmark skipped, where this CPU lacks that ISA.
+const beex::DenseKernels* DenseKernelsOrSkip(benchmark::State& state) {
+  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
+  if (!beex::bgemm::IsaSupported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return nullptr;
+  }
+  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+  return &beex::DenseKernelsFor(isa);
+}
+
+// Counter floats/s: `per_iteration` values processed each iteration.
+void CountFloats(benchmark::State& state, int64_t per_iteration) {
+  state.counters["floats/s"] = benchmark::Counter(
+      static_cast<double>(per_iteration) * state.iterations(),
+      benchmark::Counter::kIsRate);
+}
+
 void BM_Bgemm(benchmark::State& state) {
   const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
   const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
@@ -70,85 +89,64 @@ void BM_Binarize(benchmark::State& state) {
     beex::bgemm::BinarizeRows(x.data(), m, k, a.data(), beta.data());
     benchmark::DoNotOptimize(a.data());
   }
-  state.counters["floats/s"] =
-      benchmark::Counter(static_cast<double>(m * k) * state.iterations(),
-                         benchmark::Counter::kIsRate);
+  CountFloats(state, m * k);
   state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
 }
 
 // The int8 path's per-token quantizer (what every int8 Linear runs before
 // its multiply), one ISA build, on rows of k values from the model.
 void BM_QuantizeRowU8(benchmark::State& state) {
-  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
   const int64_t m = 64, k = state.range(1);
-  if (!beex::bgemm::IsaSupported(isa)) {
-    state.SkipWithError("ISA not supported on this CPU");
-    return;
-  }
-  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  const beex::DenseKernels* kernels = DenseKernelsOrSkip(state);
+  if (kernels == nullptr) return;
   std::mt19937 rng(3);
   const auto x = RandomFloats(m * k, rng);
   std::vector<uint8_t> u(m * k);
   for (auto _ : state) {
     for (int64_t r = 0; r < m; ++r) {
       benchmark::DoNotOptimize(
-          kernels.quantize_row_u8(x.data() + r * k, k, u.data() + r * k));
+          kernels->quantize_row_u8(x.data() + r * k, k, u.data() + r * k));
     }
     benchmark::ClobberMemory();
   }
-  state.counters["floats/s"] =
-      benchmark::Counter(static_cast<double>(m * k) * state.iterations(),
-                         benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+  CountFloats(state, m * k);
 }
 
 // The selective learn-forget gate, sigmoid(g) * tanh(c), on 64 rows of the
 // gate and candidate halves of width f, one ISA build.
 void BM_GateRow(benchmark::State& state) {
-  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
   const int64_t m = 64, f = state.range(1);
-  if (!beex::bgemm::IsaSupported(isa)) {
-    state.SkipWithError("ISA not supported on this CPU");
-    return;
-  }
-  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  const beex::DenseKernels* kernels = DenseKernelsOrSkip(state);
+  if (kernels == nullptr) return;
   std::mt19937 rng(5);
   const auto gc = RandomFloats(m * 2 * f, rng);
   std::vector<float> out(m * f);
   for (auto _ : state) {
     for (int64_t r = 0; r < m; ++r) {
-      kernels.gate_row(gc.data() + r * 2 * f, f, out.data() + r * f);
+      kernels->gate_row(gc.data() + r * 2 * f, f, out.data() + r * f);
     }
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["floats/s"] =
-      benchmark::Counter(static_cast<double>(m * f) * state.iterations(),
-                         benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
+  CountFloats(state, m * f);
 }
 
 // Self-attention of one sample of s tokens (hidden 128, 4 heads), one ISA
 // build of the dense kernels. Counter MACs/s: the two products' 2 s^2 h.
 void BM_Attention(benchmark::State& state) {
-  const auto isa = static_cast<beex::bgemm::Isa>(state.range(0));
   const int64_t s = state.range(1), h = 128, heads = 4;
-  if (!beex::bgemm::IsaSupported(isa)) {
-    state.SkipWithError("ISA not supported on this CPU");
-    return;
-  }
-  const beex::DenseKernels& kernels = beex::DenseKernelsFor(isa);
+  const beex::DenseKernels* kernels = DenseKernelsOrSkip(state);
+  if (kernels == nullptr) return;
   std::mt19937 rng(4);
   const auto qkv = RandomFloats(s * 3 * h, rng);
   std::vector<float> ctx(s * h), kt(beex::PaddedKeys(s) * h / heads),
       p(beex::ScoreScratch(s));
   for (auto _ : state) {
-    kernels.attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(),
-                          p.data());
+    kernels->attend_sample(qkv.data(), s, h, heads, ctx.data(), kt.data(),
+                           p.data());
     benchmark::DoNotOptimize(ctx.data());
   }
   state.counters["MACs/s"] = benchmark::Counter(
       2.0 * s * s * h * state.iterations(), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(beex::bgemm::IsaName(isa)));
 }
 
 // Linear::Forward end to end (quantization or binarization included).
