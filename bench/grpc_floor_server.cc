@@ -19,8 +19,16 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
 #include "beex/v1/inference.grpc.pb.h"
+
+ABSL_FLAG(int, port, 50051, "Port to listen on, on 127.0.0.1");
+ABSL_FLAG(bool, async, false,
+          "Serve ClassifyStream on a completion queue polled by a thread of "
+          "its own instead of gRPC's callback API");
 
 namespace {
 
@@ -230,12 +238,20 @@ class FloorService final : public beex::v1::Inference::CallbackService {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string port = "50051";
-  bool async = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--port" && i + 1 < argc) port = argv[i + 1];
-    if (std::string(argv[i]) == "--async") async = true;
+  absl::SetProgramUsageMessage(
+      "beex's API over gRPC with no compute behind it, on 127.0.0.1 until "
+      "SIGINT or SIGTERM:\n  grpc_floor_server --port 50051 [--async]");
+  if (std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+      rest.size() > 1) {
+    std::cerr << "unexpected argument: " << rest[1] << "\n";
+    return 2;
   }
+  if (absl::GetFlag(FLAGS_port) <= 0 || absl::GetFlag(FLAGS_port) > 65535) {
+    std::cerr << "--port must be in 1..65535\n";
+    return 2;
+  }
+  const std::string port = std::to_string(absl::GetFlag(FLAGS_port));
+  const bool async = absl::GetFlag(FLAGS_async);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -22,33 +22,45 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "engine/compute_threads.h"
 #include "engine/exit_policy.h"
 #include "engine/model.h"
 
-namespace {
-
-std::string Arg(int argc, char** argv, const std::string& name,
-                const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == "--" + name) return argv[i + 1];
-  }
-  return fallback;
-}
-
-}  // namespace
+ABSL_FLAG(std::string, model, "", "Model bundle (.beex), required");
+ABSL_FLAG(std::string, inputs, "", "Texts, one per line, required");
+ABSL_FLAG(int, batch, 32, "Inputs per batch (the server's --max_batch_size)");
+ABSL_FLAG(double, seconds, 10, "How long to compute");
+ABSL_FLAG(int, workers, 1,
+          "Threads each cutting and computing batches of their own (the "
+          "server's --batch_threads)");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "Compute threads per worker (0: cores / workers)");
+ABSL_FLAG(std::string, policy, "",
+          "Exit policy instead of the model's default (none: every block)");
 
 int main(int argc, char** argv) {
-  const std::string model_path = Arg(argc, argv, "model", "");
-  const std::string inputs_path = Arg(argc, argv, "inputs", "");
-  const size_t batch = std::stoul(Arg(argc, argv, "batch", "32"));
-  const double seconds = std::stod(Arg(argc, argv, "seconds", "10"));
-  if (model_path.empty() || inputs_path.empty() || batch == 0) {
-    std::fprintf(stderr,
-                 "usage: serving_engine_bench --model M.beex --inputs T.txt "
-                 "[--batch 32] [--seconds 10]\n");
+  absl::SetProgramUsageMessage(
+      "the engine in process on a list of texts, as bench/serving_bench.sh "
+      "runs it:\n  serving_engine_bench --model M.beex --inputs T.txt");
+  if (std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+      rest.size() > 1) {
+    std::fprintf(stderr, "unexpected argument: %s\n", rest[1]);
     return 2;
   }
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  const std::string inputs_path = absl::GetFlag(FLAGS_inputs);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  if (model_path.empty() || inputs_path.empty() ||
+      absl::GetFlag(FLAGS_batch) <= 0 || !(seconds > 0)) {
+    std::fprintf(stderr,
+                 "--model and --inputs are required, --batch and --seconds "
+                 "must be positive (--help lists the flags)\n");
+    return 2;
+  }
+  const size_t batch = static_cast<size_t>(absl::GetFlag(FLAGS_batch));
   auto model = beex::Model::Load(model_path);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
@@ -63,13 +75,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no inputs in %s\n", inputs_path.c_str());
     return 1;
   }
-  const int workers = std::max(1, std::stoi(Arg(argc, argv, "workers", "1")));
-  const int intra = std::stoi(Arg(argc, argv, "intra_op_threads", "0"));
+  const int workers = std::max(1, absl::GetFlag(FLAGS_workers));
+  const int intra = absl::GetFlag(FLAGS_intra_op_threads);
   beex::SetIntraOpThreads(intra > 0 ? intra
                                     : beex::IntraOpThreadsSharing(workers));
   beex::ExitSettings exit = (*model)->spec().default_exit;
-  if (const std::string policy = Arg(argc, argv, "policy", "");
-      !policy.empty()) {
+  if (const std::string policy = absl::GetFlag(FLAGS_policy); !policy.empty()) {
     auto kind = beex::ParseExitPolicy(policy);
     if (!kind.ok()) {
       std::fprintf(stderr, "%s\n", kind.status().ToString().c_str());

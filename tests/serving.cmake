@@ -24,7 +24,8 @@ set_tests_properties(serving_cli_test PROPERTIES TIMEOUT 300)
 add_executable(serving_engine_bench ${CMAKE_SOURCE_DIR}/bench/serving_engine_bench.cc)
 target_compile_options(serving_engine_bench PRIVATE ${BEEX_WARNINGS})
 target_include_directories(serving_engine_bench PRIVATE ${CMAKE_SOURCE_DIR})
-target_link_libraries(serving_engine_bench PRIVATE beex_engine)
+target_link_libraries(serving_engine_bench PRIVATE beex_engine absl::flags
+                      absl::flags_parse absl::flags_usage)
 # The same allocator as the server, so the serving benchmark compares like with like.
 beex_link_allocator(serving_engine_bench)
 
@@ -33,5 +34,11 @@ beex_link_allocator(serving_engine_bench)
 add_executable(grpc_floor_server ${CMAKE_SOURCE_DIR}/bench/grpc_floor_server.cc)
 target_compile_options(grpc_floor_server PRIVATE ${BEEX_WARNINGS})
 target_link_libraries(grpc_floor_server PRIVATE beex_api_proto gRPC::grpc++
-                      absl::synchronization)
+                      absl::synchronization absl::flags absl::flags_parse
+                      absl::flags_usage)
 beex_link_allocator(grpc_floor_server)
+
+add_test(NAME bench_tools_cli_test
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/bench_tools_cli_test.sh
+                 ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(bench_tools_cli_test PROPERTIES TIMEOUT 120)
