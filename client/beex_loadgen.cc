@@ -578,7 +578,11 @@ int main(int argc, char** argv) {
       "failed.\n"
       "  beex-loadgen --model NAME --inputs FILE --concurrency 1,8,64\n"
       "  beex-loadgen --model NAME --inputs FILE --rate 100,400 --duration 10");
-  absl::ParseCommandLine(argc, argv);
+  if (std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+      rest.size() > 1) {
+    std::cerr << "unexpected argument: " << rest[1] << "\n";
+    return 2;
+  }
   // The load generator shares the machine with the server it measures;
   // Abseil's lock-order graph cost it 4% of its CPU (perf), as it would
   // beex-server (server/main.cc).

@@ -215,7 +215,14 @@ int main(int argc, char** argv) {
       "SIGHUP reloads every model from its path; SIGTERM/SIGINT drain and "
       "exit 0.");
   const std::vector<std::string> model_flags = CollectModelFlags(argc, argv);
-  absl::ParseCommandLine(argc, argv);
+  // A word without a flag is a mistake, not something to skip: `--model
+  // a=a.beex b=b.beex` would otherwise serve a alone.
+  if (std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+      rest.size() > 1) {
+    spdlog::error("unexpected argument '{}' (each model needs its own --model)",
+                  rest[1]);
+    return 2;
+  }
 
   // Signals are taken by sigwait below, not by whichever thread they hit;
   // blocked before any thread starts, so every thread inherits the mask.

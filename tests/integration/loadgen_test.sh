@@ -67,6 +67,12 @@ import json, sys
 assert r["requests"] == 5 and r["ok"] == 0 and r["codes"] == {"NOT_FOUND": 5}, r
 ' "$dir/bad.json" || fail "failed run report $mode"
 done
+# A word without a flag is refused, not skipped (a forgotten --rate would
+# otherwise run the default closed loop).
+rc=0
+gen --model sst2 --inputs "$dir/sents.txt" --max_requests 5 100,400 >"$dir/stray.txt" 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "a stray argument exited $rc, not 2"
+grep -q "unexpected argument: 100,400" "$dir/stray.txt" || fail "no reason given for the stray argument"
 # The serving benchmark's floor (bench/grpc_floor_server): the same API
 # answering at once, on the callback API and on the completion queue, unary
 # and streamed; every request answered OK with one result per input.

@@ -53,6 +53,13 @@ rc=0
 [[ $rc == 2 ]] || fail "an unknown per-model setting exited $rc, not 2"
 grep -q "unknown setting 'max_batch'" "$log" || fail "no reason given for the bad --model"
 
+# A second model without its own --model is refused, not skipped.
+rc=0
+"$bin/server/beex-server" --model sst2="$src/models/sst2.beex" stsb="$src/models/stsb.beex" \
+  >"$log" 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "a stray argument exited $rc, not 2"
+grep -q "unexpected argument 'stsb=" "$log" || fail "no reason given for the stray argument"
+
 port=$(free_port) mport=$(free_port)
 cp "$src/models/sst2.beex" "$work/sst2.beex"
 # sst2's own batching overrides the server's flags.
