@@ -246,11 +246,12 @@ int main(int argc, char** argv) {
     std::cerr << "unexpected argument: " << rest[1] << "\n";
     return 2;
   }
-  if (absl::GetFlag(FLAGS_port) <= 0 || absl::GetFlag(FLAGS_port) > 65535) {
+  const int port_number = absl::GetFlag(FLAGS_port);
+  if (port_number <= 0 || port_number > 65535) {
     std::cerr << "--port must be in 1..65535\n";
     return 2;
   }
-  const std::string port = std::to_string(absl::GetFlag(FLAGS_port));
+  const std::string port = std::to_string(port_number);
   const bool async = absl::GetFlag(FLAGS_async);
   sigset_t signals;
   sigemptyset(&signals);

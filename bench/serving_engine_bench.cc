@@ -52,15 +52,16 @@ int main(int argc, char** argv) {
   }
   const std::string model_path = absl::GetFlag(FLAGS_model);
   const std::string inputs_path = absl::GetFlag(FLAGS_inputs);
+  const int batch_flag = absl::GetFlag(FLAGS_batch);
   const double seconds = absl::GetFlag(FLAGS_seconds);
-  if (model_path.empty() || inputs_path.empty() ||
-      absl::GetFlag(FLAGS_batch) <= 0 || !(seconds > 0)) {
+  if (model_path.empty() || inputs_path.empty() || batch_flag <= 0 ||
+      !(seconds > 0)) {
     std::fprintf(stderr,
                  "--model and --inputs are required, --batch and --seconds "
                  "must be positive (--help lists the flags)\n");
     return 2;
   }
-  const size_t batch = static_cast<size_t>(absl::GetFlag(FLAGS_batch));
+  const size_t batch = static_cast<size_t>(batch_flag);
   auto model = beex::Model::Load(model_path);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
